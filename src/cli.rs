@@ -1,0 +1,236 @@
+//! The command line: `serve`, `search`, `tail`, `check-config`. `search` and
+//! `tail` are clients of a running server's search API, so they see exactly
+//! what the API sees (including the live head of the store).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+
+use crate::config::{Config, Settings};
+
+#[derive(Parser)]
+#[command(name = "orderwatch", version, about = "Makes sure an online shop never loses a customer's order without knowing why.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the server: syslog and HTTP ingest, search API (embedded defaults; no config needed).
+    Serve(ServeArgs),
+    /// Search stored log lines, newest first.
+    Search(SearchArgs),
+    /// Follow new log lines that match a query, live.
+    Tail(SearchArgs),
+    /// Check a config file and print the effective settings.
+    CheckConfig { file: PathBuf },
+}
+
+#[derive(Args, Default)]
+pub struct ServeArgs {
+    /// TOML config file (every key optional).
+    #[arg(long, env = "ORDERWATCH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory [default: ./orderwatch-data].
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// HTTP listen address [default: 127.0.0.1:8080].
+    #[arg(long)]
+    pub http: Option<String>,
+    /// Syslog UDP listen address, or "off" [default: 127.0.0.1:5514].
+    #[arg(long)]
+    pub syslog_udp: Option<String>,
+    /// Syslog TCP listen address, or "off" [default: 127.0.0.1:5514].
+    #[arg(long)]
+    pub syslog_tcp: Option<String>,
+    /// Syslog TLS listen address (needs syslog.tls_cert and syslog.tls_key in the config) [default: off].
+    #[arg(long)]
+    pub syslog_tls: Option<String>,
+}
+
+impl ServeArgs {
+    /// The config file (or the defaults) with the flags applied, validated.
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        let mut cfg = match &self.config {
+            Some(p) => Config::load(p)?,
+            None => Config::default(),
+        };
+        if let Some(d) = &self.data {
+            cfg.data = d.clone();
+        }
+        if let Some(v) = &self.http {
+            cfg.http.listen = v.clone();
+        }
+        if let Some(v) = &self.syslog_udp {
+            cfg.syslog.udp = v.clone();
+        }
+        if let Some(v) = &self.syslog_tcp {
+            cfg.syslog.tcp = v.clone();
+        }
+        if let Some(v) = &self.syslog_tls {
+            cfg.syslog.tls = v.clone();
+        }
+        Ok(cfg.validate()?)
+    }
+}
+
+#[derive(Args)]
+pub struct SearchArgs {
+    /// The query: words and "quoted phrases", all of which must occur.
+    pub query: Vec<String>,
+    /// The server's URL [default: from the config's http.listen, else http://127.0.0.1:8080].
+    #[arg(long)]
+    pub server: Option<String>,
+    /// API token [default: $ORDERWATCH_API_TOKEN, else the one in the data directory].
+    #[arg(long, env = "ORDERWATCH_API_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// Oldest time: epoch seconds, RFC 3339, or a span ago like 1h.
+    #[arg(long)]
+    pub min_time: Option<String>,
+    /// Newest time: epoch seconds, RFC 3339, or a span ago.
+    #[arg(long)]
+    pub max_time: Option<String>,
+    /// How many lines at most.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    /// Print oldest first instead of newest first.
+    #[arg(long)]
+    pub oldest_first: bool,
+    /// Print the API's JSON events, one per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Deserialize)]
+struct SearchAnswer {
+    events: Vec<serde_json::Value>,
+    max_id: String,
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Client {
+    async fn new(args: &SearchArgs) -> anyhow::Result<Client> {
+        let settings = args.serve.settings()?;
+        let base = args.server.clone().unwrap_or_else(|| format!("http://{}", settings.http));
+        let token = match &args.token {
+            Some(t) => t.clone(),
+            None => token_from_data(&settings.data).await?,
+        };
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+        Ok(Client { http, base: base.trim_end_matches('/').to_owned(), token })
+    }
+
+    async fn search(&self, params: &[(&str, String)]) -> anyhow::Result<SearchAnswer> {
+        let url = format!("{}/api/v1/events/search.json", self.base);
+        let resp = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.token)
+            .query(params)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach orderwatch at {}; is `orderwatch serve` running? (choose with --server)", self.base))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            let msg = body.get("error").and_then(|e| e.as_str()).unwrap_or("no message");
+            bail!("the server refused the search ({status}): {msg}");
+        }
+        Ok(resp.json().await.context("the server's answer is not the search JSON")?)
+    }
+}
+
+async fn token_from_data(data: &Path) -> anyhow::Result<String> {
+    let path = data.join(crate::serve::DB_FILE);
+    if !path.exists() {
+        bail!(
+            "no API token: pass --token or set ORDERWATCH_API_TOKEN (or run where the server's data directory is, or pass --data); {} does not exist",
+            path.display()
+        );
+    }
+    let db = crate::db::Db::open_sqlite_read_only(&path).await?;
+    let token = db.setting("api_token").await?;
+    db.close().await;
+    token.context("the data directory has no API token yet; start `orderwatch serve` once")
+}
+
+fn print_event(ev: &serde_json::Value, json: bool) {
+    if json {
+        println!("{ev}");
+        return;
+    }
+    let s = |k: &str| ev.get(k).and_then(|v| v.as_str()).unwrap_or("");
+    let program = s("program");
+    if program.is_empty() {
+        println!("{} {} {}", s("display_received_at"), s("source_name"), s("message"));
+    } else {
+        println!("{} {} {}: {}", s("display_received_at"), s("source_name"), program, s("message"));
+    }
+}
+
+fn base_params(args: &SearchArgs) -> Vec<(&'static str, String)> {
+    let mut p = vec![("q", args.query.join(" ")), ("limit", args.limit.to_string())];
+    if let Some(t) = &args.min_time {
+        p.push(("min_time", t.clone()));
+    }
+    if let Some(t) = &args.max_time {
+        p.push(("max_time", t.clone()));
+    }
+    p
+}
+
+pub async fn search(args: SearchArgs) -> anyhow::Result<()> {
+    let client = Client::new(&args).await?;
+    let answer = client.search(&base_params(&args)).await?;
+    // The API answers in chronological order.
+    let events: Box<dyn Iterator<Item = &serde_json::Value>> =
+        if args.oldest_first { Box::new(answer.events.iter()) } else { Box::new(answer.events.iter().rev()) };
+    for ev in events {
+        print_event(ev, args.json);
+    }
+    Ok(())
+}
+
+pub async fn tail(args: SearchArgs) -> anyhow::Result<()> {
+    let client = Client::new(&args).await?;
+    let mut params = base_params(&args);
+    let first = client.search(&params).await?;
+    for ev in &first.events {
+        print_event(ev, args.json);
+    }
+    let mut min_id = first.max_id;
+    params.retain(|(k, _)| *k != "min_time" && *k != "max_time");
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+        let mut p = params.clone();
+        p.push(("min_id", min_id.clone()));
+        let answer = client.search(&p).await?;
+        for ev in &answer.events {
+            print_event(ev, args.json);
+        }
+        if answer.max_id != "0" {
+            min_id = answer.max_id;
+        }
+    }
+}
+
+pub fn check_config(file: &Path) -> anyhow::Result<()> {
+    let settings = Config::load(file)?.validate()?;
+    println!("{file}: OK", file = file.display());
+    println!("{settings:#?}");
+    Ok(())
+}

@@ -1,0 +1,233 @@
+//! Syslog listeners: UDP, TCP and TLS.
+//!
+//! UDP never blocks on the store: a datagram that finds the store's queue full
+//! is counted as dropped (`orderwatch_lines_rejected_total{reason="queue_full"}`),
+//! and the kernel's own drops are reported from `/proc/net/udp` on `/metrics`.
+//! TCP and TLS connections wait for room in the queue instead (back-pressure
+//! through TCP), and each connection is closed on its own when it stays silent
+//! mid-frame for `idle_timeout` or sends something that cannot be framed.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use futures_util::{FutureExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::event::{LogEvent, now_micros};
+use crate::ingest::framing::SyslogFramer;
+use crate::ingest::{IngestContext, cap_line};
+use crate::logstore::StoreError;
+use crate::telemetry::{self, Listener};
+
+/// Most events handed to the store in one append.
+const BATCH: usize = 1024;
+
+fn ip_string(addr: &SocketAddr) -> String {
+    addr.ip().to_canonical().to_string()
+}
+
+/// Binds a UDP socket with a large receive buffer, so bursts wait in the kernel rather than being dropped.
+pub fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let domain = if addr.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
+    let sock = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    let _ = sock.set_recv_buffer_size(8 << 20);
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    UdpSocket::from_std(sock.into())
+}
+
+pub async fn run_udp(sock: UdpSocket, ctx: Arc<IngestContext>, shutdown: CancellationToken) {
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let (n, peer) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = sock.recv_from(&mut buf) => match r {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!(error = %e, "syslog UDP receive failed");
+                    continue;
+                }
+            },
+        };
+        let mut batch = Vec::with_capacity(64);
+        let mut bytes = 0u64;
+        let mut truncated = 0u64;
+        let mut push = |n: usize, peer: SocketAddr, buf: &[u8], batch: &mut Vec<LogEvent>| {
+            bytes += n as u64;
+            let (line, cut) = cap_line(bytes::Bytes::copy_from_slice(&buf[..n]), ctx.max_line_bytes);
+            truncated += u64::from(cut);
+            batch.push(ctx.parser.event(line, cut, now_micros(), &ip_string(&peer)));
+        };
+        push(n, peer, &buf, &mut batch);
+        while batch.len() < BATCH {
+            match sock.try_recv_from(&mut buf) {
+                Ok((n, peer)) => push(n, peer, &buf, &mut batch),
+                Err(_) => break,
+            }
+        }
+        let count = batch.len() as u64;
+        telemetry::lines_received(Listener::Udp, count, bytes);
+        if truncated > 0 {
+            telemetry::lines_truncated(Listener::Udp, truncated);
+        }
+        match ctx.store.try_append(batch, Listener::Udp) {
+            Ok(()) => {}
+            Err(StoreError::Busy) => telemetry::lines_rejected(Listener::Udp, "queue_full", count),
+            Err(_) => {
+                telemetry::lines_rejected(Listener::Udp, "store_closed", count);
+                return;
+            }
+        }
+    }
+}
+
+/// Loads a TLS server configuration from PEM files, with messages that say which file is wrong.
+pub fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    use anyhow::Context;
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .with_context(|| format!("cannot read TLS certificate file {}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("TLS certificate file {} is not valid PEM", cert.display()))?;
+    if certs.is_empty() {
+        anyhow::bail!("TLS certificate file {} holds no CERTIFICATE block", cert.display());
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("cannot read a private key from {} (PEM, PKCS#8, PKCS#1 or SEC1)", key.display()))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("the TLS certificate and private key do not belong together")?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Accepts TCP (or, with `tls`, TLS) connections until shutdown; each connection
+/// is tracked by `tasks` so shutdown can wait for it to hand over what it read.
+pub async fn run_stream_listener(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    ctx: Arc<IngestContext>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+) {
+    let kind = if tls.is_some() { Listener::Tls } else { Listener::Tcp };
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(v) => v,
+                Err(e) => {
+                    // Out of file descriptors, say: wait a little instead of spinning.
+                    tracing::warn!(error = %e, listener = kind.as_str(), "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let ctx = ctx.clone();
+        let shutdown = shutdown.clone();
+        let tls = tls.clone();
+        tasks.spawn(async move {
+            match tls {
+                None => read_stream(stream, peer, kind, ctx, shutdown).await,
+                Some(acceptor) => {
+                    let handshake = tokio::time::timeout(ctx.idle_timeout.min(std::time::Duration::from_secs(30)), acceptor.accept(stream)).await;
+                    match handshake {
+                        Ok(Ok(tls_stream)) => read_stream(tls_stream, peer, kind, ctx, shutdown).await,
+                        Ok(Err(e)) => {
+                            telemetry::connection_closed(kind, "tls_handshake");
+                            tracing::info!(peer = %peer, error = %e, "TLS handshake failed");
+                        }
+                        Err(_) => telemetry::connection_closed(kind, "tls_handshake_timeout"),
+                    }
+                }
+            }
+        });
+    }
+}
+
+async fn read_stream<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    peer: SocketAddr,
+    kind: Listener,
+    ctx: Arc<IngestContext>,
+    shutdown: CancellationToken,
+) {
+    let ip = ip_string(&peer);
+    let mut frames = FramedRead::with_capacity(stream, SyslogFramer::new(ctx.max_line_bytes), 64 * 1024);
+    let reason = loop {
+        let first = tokio::select! {
+            _ = shutdown.cancelled() => break "shutdown",
+            r = tokio::time::timeout(ctx.idle_timeout, frames.next()) => r,
+        };
+        let first = match first {
+            Err(_) => break "idle_timeout",
+            Ok(None) => break "closed_by_peer",
+            Ok(Some(Err(e))) => {
+                tracing::info!(peer = %peer, error = %e, listener = kind.as_str(), "closing a syslog connection");
+                break "framing_error";
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let mut frames_now = vec![first];
+        // Take every frame already buffered without waiting, to append in one batch.
+        while frames_now.len() < BATCH {
+            match frames.next().now_or_never() {
+                Some(Some(Ok(frame))) => frames_now.push(frame),
+                _ => break,
+            }
+        }
+        let received_at = now_micros();
+        let mut bytes = 0u64;
+        let mut truncated = 0u64;
+        let batch: Vec<LogEvent> = frames_now
+            .into_iter()
+            .map(|f| {
+                bytes += f.bytes.len() as u64;
+                truncated += u64::from(f.truncated);
+                ctx.parser.event(f.bytes, f.truncated, received_at, &ip)
+            })
+            .collect();
+        let count = batch.len() as u64;
+        telemetry::lines_received(kind, count, bytes);
+        if truncated > 0 {
+            telemetry::lines_truncated(kind, truncated);
+        }
+        if ctx.store.append_nowait(batch, kind).await.is_err() {
+            telemetry::lines_rejected(kind, "store_closed", count);
+            break "store_closed";
+        }
+    };
+    telemetry::connection_closed(kind, reason);
+    tracing::debug!(peer = %peer, listener = kind.as_str(), reason, "syslog connection closed");
+}
+
+/// Receive-buffer drops the kernel counted for UDP sockets bound to `port`
+/// (the last column of `/proc/net/udp{,6}`); None where that file does not exist.
+pub fn kernel_udp_drops(port: u16) -> Option<u64> {
+    let mut total = None;
+    for file in ["/proc/net/udp", "/proc/net/udp6"] {
+        let Ok(text) = std::fs::read_to_string(file) else { continue };
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let Some(local) = cols.get(1) else { continue };
+            let Some(port_hex) = local.rsplit(':').next() else { continue };
+            if u16::from_str_radix(port_hex, 16).ok() != Some(port) {
+                continue;
+            }
+            if let Some(drops) = cols.last().and_then(|d| d.parse::<u64>().ok()) {
+                *total.get_or_insert(0) += drops;
+            }
+        }
+    }
+    total
+}

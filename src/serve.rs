@@ -1,0 +1,213 @@
+//! `orderwatch serve`: opens the data directory, starts the listeners and the
+//! HTTP server, and on shutdown stops accepting, lets every connection hand
+//! over what it has read, fsyncs the store and exits.
+//!
+//! `Server::start` binds everything first (so a busy port is a clear error
+//! before anything runs) and reports the addresses actually bound, which is
+//! what in-process tests use with port 0.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Settings;
+use crate::db::Db;
+use crate::ingest::{IngestContext, syslog};
+use crate::logstore::{LogStore, StoreOptions};
+use crate::parse::LineParser;
+use crate::web::{self, AppState, auth};
+
+/// The database file inside the data directory.
+pub const DB_FILE: &str = "orderwatch.db";
+
+pub struct Server {
+    pub http: SocketAddr,
+    pub syslog_udp: Option<SocketAddr>,
+    pub syslog_tcp: Option<SocketAddr>,
+    pub syslog_tls: Option<SocketAddr>,
+    /// The generated admin token, and whether it was generated just now (first start).
+    pub admin_token: (String, bool),
+    pub ingest_token: String,
+    pub store: LogStore,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+    http_task: tokio::task::JoinHandle<()>,
+    db: Db,
+}
+
+fn bind_err(what: &str, addr: SocketAddr, flag: &str) -> String {
+    format!("cannot listen for {what} on {addr}; is another program using it? Choose another address with {flag}")
+}
+
+impl Server {
+    pub async fn start(s: Settings) -> anyhow::Result<Server> {
+        std::fs::create_dir_all(&s.data)
+            .with_context(|| format!("cannot create the data directory {}; choose another with --data", s.data.display()))?;
+        let db = Db::open_sqlite(&s.data.join(DB_FILE)).await.context("cannot open the database")?;
+        let admin_token = db.setting_or_insert("api_token", auth::generate_token).await?;
+        let (ingest_token, _) = db.setting_or_insert("ingest_token", auth::generate_token).await?;
+
+        let mut tokens = auth::Tokens { admin: vec![admin_token.0.clone()], ingest: vec![ingest_token.clone()] };
+        if let Ok(t) = std::env::var("ORDERWATCH_API_TOKEN")
+            && !t.trim().is_empty()
+        {
+            tokens.admin.push(t.trim().to_owned());
+        }
+        tokens.ingest.extend(s.ingest_tokens.iter().cloned());
+
+        let store = LogStore::open(
+            StoreOptions {
+                dir: s.data.join("logs"),
+                seal_bytes: s.seal_bytes,
+                seal_interval: s.seal_interval,
+                retention_age: s.retention_age,
+                retention_bytes: s.retention_bytes,
+            },
+            db.clone(),
+        )
+        .await?;
+        let parser = Arc::new(LineParser::new(s.default_zone.clone(), s.zones.clone()));
+        let ctx = Arc::new(IngestContext {
+            store: store.clone(),
+            parser: parser.clone(),
+            max_line_bytes: s.max_line_bytes,
+            idle_timeout: s.idle_timeout,
+        });
+
+        // Bind everything before starting anything.
+        let http_listener = TcpListener::bind(s.http).await.with_context(|| bind_err("HTTP", s.http, "--http"))?;
+        let udp = match s.syslog_udp {
+            Some(a) => Some(syslog::bind_udp(a).with_context(|| bind_err("syslog over UDP", a, "--syslog-udp"))?),
+            None => None,
+        };
+        let tcp = match s.syslog_tcp {
+            Some(a) => Some(TcpListener::bind(a).await.with_context(|| bind_err("syslog over TCP", a, "--syslog-tcp"))?),
+            None => None,
+        };
+        let tls = match &s.syslog_tls {
+            Some((a, cert, key)) => {
+                let acceptor = syslog::tls_acceptor(cert, key)?;
+                let l = TcpListener::bind(a).await.with_context(|| bind_err("syslog over TLS", *a, "--syslog-tls"))?;
+                Some((l, acceptor))
+            }
+            None => None,
+        };
+
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let http = http_listener.local_addr()?;
+        let syslog_udp = udp.as_ref().map(|u| u.local_addr()).transpose()?;
+        let syslog_tcp = tcp.as_ref().map(|t| t.local_addr()).transpose()?;
+        let syslog_tls = tls.as_ref().map(|(t, _)| t.local_addr()).transpose()?;
+
+        if let Some(sock) = udp {
+            tasks.spawn(syslog::run_udp(sock, ctx.clone(), shutdown.clone()));
+        }
+        if let Some(l) = tcp {
+            tasks.spawn(syslog::run_stream_listener(l, None, ctx.clone(), shutdown.clone(), tasks.clone()));
+        }
+        if let Some((l, acceptor)) = tls {
+            tasks.spawn(syslog::run_stream_listener(l, Some(acceptor), ctx.clone(), shutdown.clone(), tasks.clone()));
+        }
+
+        let state = Arc::new(AppState {
+            store: store.clone(),
+            parser,
+            tokens,
+            max_line_bytes: s.max_line_bytes,
+            max_body_bytes: s.max_body_bytes,
+            display_zone: s.default_zone.clone(),
+            udp_port: syslog_udp.map(|a| a.port()),
+            prometheus: crate::telemetry::prometheus(),
+        });
+        let app = web::app(state).into_make_service_with_connect_info::<SocketAddr>();
+        let http_shutdown = shutdown.clone();
+        let http_task = tokio::spawn(async move {
+            let r = axum::serve(http_listener, app)
+                .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
+                .await;
+            if let Err(e) = r {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        });
+
+        Ok(Server {
+            http,
+            syslog_udp,
+            syslog_tcp,
+            syslog_tls,
+            admin_token,
+            ingest_token,
+            store,
+            shutdown,
+            tasks,
+            http_task,
+            db,
+        })
+    }
+
+    /// Stops accepting, waits for connections to hand over what they read
+    /// (bounded), makes everything durable, and closes the database.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(std::time::Duration::from_secs(10), self.tasks.wait()).await.is_err() {
+            tracing::warn!("some syslog connections did not finish within 10 s");
+        }
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.http_task).await;
+        self.store.shutdown().await;
+        self.db.close().await;
+    }
+
+    /// What to tell the person who started the server.
+    pub fn banner(&self) -> String {
+        let mut b = String::new();
+        b.push_str(&format!("orderwatch is running.\n  web and API:    http://{}/\n", self.http));
+        if let Some(a) = self.syslog_udp {
+            b.push_str(&format!("  syslog UDP:     {a}   (e.g. logger --udp -n {} -P {} hello)\n", a.ip(), a.port()));
+        }
+        if let Some(a) = self.syslog_tcp {
+            b.push_str(&format!("  syslog TCP:     {a}   (rsyslog: *.* @@{a}, or logger --tcp -n {} -P {})\n", a.ip(), a.port()));
+        }
+        if let Some(a) = self.syslog_tls {
+            b.push_str(&format!("  syslog TLS:     {a}\n"));
+        }
+        b.push_str(&format!(
+            "  HTTP log ingest: curl -H 'Authorization: Bearer {}' --data-binary @lines.log http://{}/api/v1/logs\n",
+            self.ingest_token, self.http
+        ));
+        if self.admin_token.1 {
+            b.push_str(&format!(
+                "  API token (admin, shown once; `orderwatch search` finds it in the data directory): {}\n",
+                self.admin_token.0
+            ));
+        }
+        b.push_str("  search:         orderwatch search 'POST /api/v1/orders/'   live: orderwatch tail QUERY\n");
+        b
+    }
+}
+
+/// Runs until SIGTERM or SIGINT, then shuts down cleanly.
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let server = Server::start(settings).await?;
+    println!("{}", server.banner());
+    wait_for_signal().await;
+    tracing::info!("shutting down: flushing the log store");
+    server.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+}

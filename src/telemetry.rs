@@ -1,0 +1,78 @@
+//! orderwatch's own telemetry: typed internal events, each emitting its counter
+//! (and, where a person needs to know, its log line) from this one place.
+//! Counters end in `_total` and carry the listener (`udp`, `tcp`, `tls`, `http`).
+//! `/metrics` renders them in the Prometheus text format.
+
+use std::sync::OnceLock;
+
+use metrics::counter;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// Where lines came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    Udp,
+    Tcp,
+    Tls,
+    Http,
+}
+
+impl Listener {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Listener::Udp => "udp",
+            Listener::Tcp => "tcp",
+            Listener::Tls => "tls",
+            Listener::Http => "http",
+        }
+    }
+}
+
+/// Installs the process-wide Prometheus recorder once; later calls return the same handle.
+pub fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (a test harness); ours still renders.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+pub fn lines_received(l: Listener, lines: u64, bytes: u64) {
+    counter!("orderwatch_lines_received_total", "listener" => l.as_str()).increment(lines);
+    counter!("orderwatch_bytes_received_total", "listener" => l.as_str()).increment(bytes);
+}
+
+pub fn lines_truncated(l: Listener, lines: u64) {
+    counter!("orderwatch_lines_truncated_total", "listener" => l.as_str()).increment(lines);
+}
+
+/// Lines that were received but will not be stored, with why.
+pub fn lines_rejected(l: Listener, reason: &'static str, lines: u64) {
+    counter!("orderwatch_lines_rejected_total", "listener" => l.as_str(), "reason" => reason)
+        .increment(lines);
+}
+
+pub fn lines_stored(l: Listener, lines: u64) {
+    counter!("orderwatch_lines_stored_total", "listener" => l.as_str()).increment(lines);
+}
+
+pub fn connection_closed(l: Listener, reason: &'static str) {
+    counter!("orderwatch_connections_closed_total", "listener" => l.as_str(), "reason" => reason)
+        .increment(1);
+}
+
+pub fn chunk_sealed(events: u64, raw: u64, stored: u64) {
+    counter!("orderwatch_chunks_sealed_total").increment(1);
+    counter!("orderwatch_chunk_events_sealed_total").increment(events);
+    counter!("orderwatch_chunk_bytes_raw_total").increment(raw);
+    counter!("orderwatch_chunk_bytes_stored_total").increment(stored);
+}
+
+pub fn store_error(kind: &'static str) {
+    counter!("orderwatch_store_errors_total", "kind" => kind).increment(1);
+}

@@ -1,0 +1,62 @@
+//! The one application error type: it alone maps failures to HTTP status codes
+//! and a JSON body `{"error": "..."}`. 5xx bodies stay generic and the detail
+//! goes to orderwatch's own log.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::logstore::StoreError;
+use crate::query::QueryError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = match &self {
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, json!({ "error": self.to_string() })),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, json!({ "error": self.to_string() })),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, json!({ "error": self.to_string() })),
+            ApiError::Query(q) => (
+                StatusCode::BAD_REQUEST,
+                json!({ "error": self.to_string(), "position": q.position }),
+            ),
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, json!({ "error": self.to_string() })),
+            ApiError::Store(StoreError::Write(_)) => {
+                tracing::error!(error = %self, "refused a request: the store cannot write");
+                (StatusCode::INSUFFICIENT_STORAGE, json!({ "error": self.to_string() }))
+            }
+            ApiError::Store(StoreError::Closed | StoreError::Busy) => {
+                let mut r = (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": self.to_string() }))).into_response();
+                r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                return r;
+            }
+            ApiError::Internal(e) => {
+                tracing::error!(error = format!("{e:#}"), "internal error");
+                (StatusCode::INTERNAL_SERVER_ERROR, json!({ "error": "internal error; see the orderwatch log" }))
+            }
+        };
+        let mut r = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        r
+    }
+}

@@ -1,0 +1,125 @@
+//! `POST /api/v1/logs`: bulk log ingest. One log line per body line (a syslog
+//! line or a bare message), `Content-Encoding: gzip` accepted, answered only
+//! after every line is durable. Query parameters `source_name` and `program`
+//! name the sender of bare lines (default: the client's IP, no program).
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::header;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::event::now_micros;
+use crate::ingest::cap_line;
+use crate::telemetry::{self, Listener};
+use crate::web::AppState;
+use crate::web::auth::Scope;
+use crate::web::error::ApiError;
+
+#[derive(Deserialize)]
+struct Params {
+    source_name: Option<String>,
+    program: Option<String>,
+}
+
+pub async fn ingest(State(st): State<Arc<AppState>>, req: Request) -> Result<Json<Value>, ApiError> {
+    st.tokens.check(req.headers(), Scope::Ingest)?;
+    let params: Params = axum::extract::Query::try_from_uri(req.uri())
+        .map(|q| q.0)
+        .map_err(|e| ApiError::BadRequest(format!("bad query string: {e}")))?;
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "127.0.0.1".to_owned(), |c| c.0.ip().to_canonical().to_string());
+    let encoding = req
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase());
+    let limit = st.max_body_bytes;
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| too_large_or_bad(&e.to_string(), limit))?
+        .to_bytes();
+    let body = match encoding.as_deref() {
+        None | Some("identity") | Some("") => body,
+        Some("gzip") | Some("x-gzip") => gunzip(&body, limit)?,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "Content-Encoding {other:?} is not supported here; send the body plain or gzip-compressed"
+            )));
+        }
+    };
+
+    let received_at = now_micros();
+    let mut events = Vec::new();
+    let (mut bytes, mut truncated) = (0u64, 0u64);
+    for line in body.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            continue;
+        }
+        bytes += line.len() as u64;
+        let (line, cut) = cap_line(body.slice_ref(line), st.max_line_bytes);
+        truncated += u64::from(cut);
+        let mut ev = st.parser.event(line, cut, received_at, &peer);
+        if ev.program.is_empty()
+            && let Some(p) = &params.program
+        {
+            ev.program = p.clone();
+        }
+        if ev.source_name == peer
+            && let Some(s) = &params.source_name
+        {
+            ev.source_name = s.clone();
+        }
+        events.push(ev);
+    }
+    let count = events.len() as u64;
+    telemetry::lines_received(Listener::Http, count, bytes);
+    if truncated > 0 {
+        telemetry::lines_truncated(Listener::Http, truncated);
+    }
+    if events.is_empty() {
+        return Ok(Json(json!({ "accepted": 0 })));
+    }
+    let appended = st.store.append(events, Listener::Http).await.inspect_err(|_| {
+        telemetry::lines_rejected(Listener::Http, "store", count);
+    })?;
+    Ok(Json(json!({
+        "accepted": count,
+        "truncated": truncated,
+        "first_id": appended.first_id.to_string(),
+        "last_id": appended.last_id.to_string(),
+    })))
+}
+
+fn too_large_or_bad(msg: &str, limit: usize) -> ApiError {
+    if msg.contains("length limit") || msg.contains("too large") {
+        ApiError::PayloadTooLarge(format!("the body is larger than {limit} bytes; split it into smaller posts"))
+    } else {
+        ApiError::BadRequest(format!("could not read the request body: {msg}"))
+    }
+}
+
+/// Decompresses gzip, refusing to expand past `limit` (a compression bomb gets 413, not memory).
+fn gunzip(body: &[u8], limit: usize) -> Result<Bytes, ApiError> {
+    let mut out = Vec::new();
+    let mut dec = flate2::read::MultiGzDecoder::new(body).take(limit as u64 + 1);
+    dec.read_to_end(&mut out)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not valid gzip: {e}")))?;
+    if out.len() > limit {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "the body expands to more than {limit} bytes; split it into smaller posts"
+        )));
+    }
+    Ok(Bytes::from(out))
+}

@@ -1,0 +1,71 @@
+//! The HTTP side: the JSON API, health and metrics. One module per resource,
+//! each with its handlers; `app()` assembles the routes with their limits and is
+//! what tests drive in-process. Only this module knows request and response shapes.
+
+pub mod auth;
+pub mod error;
+pub mod logs;
+pub mod search;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+
+use crate::logstore::LogStore;
+use crate::parse::LineParser;
+
+/// Everything the handlers share.
+pub struct AppState {
+    pub store: LogStore,
+    pub parser: Arc<LineParser>,
+    pub tokens: auth::Tokens,
+    pub max_line_bytes: usize,
+    pub max_body_bytes: usize,
+    /// The zone times are shown in.
+    pub display_zone: jiff::tz::TimeZone,
+    /// The UDP syslog port, for the kernel's drop counter on /metrics.
+    pub udp_port: Option<u16>,
+    pub prometheus: metrics_exporter_prometheus::PrometheusHandle,
+}
+
+pub fn app(state: Arc<AppState>) -> Router {
+    let compressed_limit = state.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route(
+            "/api/v1/logs",
+            // Bound the body on the wire too, before decompression (the handler bounds it after).
+            post(logs::ingest).layer(tower_http::limit::RequestBodyLimitLayer::new(compressed_limit)),
+        )
+        .route("/api/v1/events/search.json", get(search::search))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn metrics(State(st): State<Arc<AppState>>) -> impl IntoResponse {
+    let mut text = st.prometheus.render();
+    let (chunks, events, raw, stored) = st.store.chunk_totals();
+    text.push_str(&format!(
+        "# TYPE orderwatch_store_chunks gauge\norderwatch_store_chunks {chunks}\n\
+         # TYPE orderwatch_store_chunk_events gauge\norderwatch_store_chunk_events {events}\n\
+         # TYPE orderwatch_store_chunk_raw_bytes gauge\norderwatch_store_chunk_raw_bytes {raw}\n\
+         # TYPE orderwatch_store_chunk_stored_bytes gauge\norderwatch_store_chunk_stored_bytes {stored}\n\
+         # TYPE orderwatch_store_head_events gauge\norderwatch_store_head_events {}\n",
+        st.store.head_len()
+    ));
+    if let Some(drops) = st.udp_port.and_then(crate::ingest::syslog::kernel_udp_drops) {
+        text.push_str(&format!(
+            "# HELP orderwatch_udp_kernel_drops_total Datagrams the kernel dropped because the receive buffer was full.\n\
+             # TYPE orderwatch_udp_kernel_drops_total counter\norderwatch_udp_kernel_drops_total {drops}\n"
+        ));
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+}
