@@ -1,4 +1,4 @@
-//! cargo-fuzz target for `orderwatch::parse::access` (put it at `fuzz/fuzz_targets/access.rs`).
+//! cargo-fuzz target for `orderwatch::parse::access` (`cargo +nightly fuzz run access_log`).
 //!
 //! The parser reads messages that strangers can make a server log, so it must not panic on
 //! any input, and every record it returns must keep the promises the rest of orderwatch

@@ -1,4 +1,4 @@
-//! cargo-fuzz target for `orderwatch::ingest::framing::SyslogFramer`.
+//! cargo-fuzz target for `orderwatch::ingest::framing::SyslogFramer` (`cargo +nightly fuzz run framing`).
 //!
 //! Input layout: `data[0]` picks `max_frame` (0..=63, small so truncation is
 //! exercised), `data[1]` seeds the split points, the rest is the stream.

@@ -1,7 +1,7 @@
 //! Fuzzes the syslog header parser: any bytes a socket can deliver must give
 //! an answer without a panic, and the answer must keep the frame's content.
-//! Goes in `fuzz/fuzz_targets/fuzz_syslog.rs`; run with
-//! `cargo +nightly fuzz run fuzz_syslog`.
+//! Run with
+//! `cargo +nightly fuzz run syslog`.
 #![no_main]
 
 use std::sync::LazyLock;

@@ -1,0 +1,221 @@
+//! The HTTP API driven in-process through `web::app` (no sockets): auth, the
+//! ingest endpoint's answers for good and bad bodies, and the search API's
+//! parameters and shape.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use orderwatch::db::Db;
+use orderwatch::logstore::{LogStore, StoreOptions};
+use orderwatch::parse::LineParser;
+use orderwatch::web::{self, AppState, auth::Tokens};
+use serde_json::Value;
+use tower::ServiceExt;
+
+const ADMIN: &str = "admin-token";
+const INGEST: &str = "ingest-token";
+
+struct Harness {
+    app: axum::Router,
+    _dir: tempfile::TempDir,
+}
+
+async fn harness(max_body_bytes: usize) -> Harness {
+    harness_with(max_body_bytes, 100 * 1024).await
+}
+
+async fn harness_with(max_body_bytes: usize, max_line_bytes: usize) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open_sqlite(&dir.path().join("t.db")).await.unwrap();
+    let store = LogStore::open(
+        StoreOptions {
+            dir: dir.path().join("logs"),
+            seal_bytes: 1 << 30,
+            seal_interval: std::time::Duration::from_secs(3600),
+            retention_age: None,
+            retention_bytes: None,
+        },
+        db,
+    )
+    .await
+    .unwrap();
+    let zone = jiff::tz::TimeZone::get("Europe/Volgograd").unwrap();
+    let state = Arc::new(AppState {
+        store,
+        parser: Arc::new(LineParser::new(zone.clone(), vec![])),
+        tokens: Tokens { admin: vec![ADMIN.into()], ingest: vec![INGEST.into()] },
+        max_line_bytes,
+        max_body_bytes,
+        display_zone: zone,
+        udp_port: None,
+        prometheus: orderwatch::telemetry::prometheus(),
+    });
+    Harness { app: web::app(state), _dir: dir }
+}
+
+async fn call(h: &Harness, req: Request<Body>) -> (StatusCode, Value) {
+    let resp = h.app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let json = serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, json)
+}
+
+fn post_logs(token: Option<&str>, body: impl Into<Body>, encoding: Option<&str>) -> Request<Body> {
+    let mut b = Request::post("/api/v1/logs");
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    if let Some(e) = encoding {
+        b = b.header("content-encoding", e);
+    }
+    b.body(body.into()).unwrap()
+}
+
+fn search(q: &str) -> Request<Body> {
+    Request::get(format!("/api/v1/events/search.json?{q}"))
+        .header("x-papertrail-token", ADMIN)
+        .body(Body::empty())
+        .unwrap()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+const FIXTURE: &str = include_str!("../testdata/uwsgi-syslog.log");
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ingest_then_search_reads_fields_in_the_senders_zone() {
+    let h = harness(1 << 20).await;
+    let (status, body) = call(&h, post_logs(Some(INGEST), FIXTURE, None)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["accepted"], 15);
+
+    let (status, body) = call(&h, search("q=%22HTTP%2F2.0%20429%22&limit=10")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let events = body["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2);
+    let first = &events[0];
+    assert_eq!(first["source_name"], "website-backend");
+    assert_eq!(first["program"], "website-backend");
+    assert_eq!(first["severity"], "Info");
+    assert_eq!(first["facility"], "Daemon");
+    // RFC 3164 time read in the configured zone (Volgograd, UTC+3 in 2018).
+    assert!(first["generated_at"].as_str().unwrap().contains("-06-23T17:17:48+03:00"), "{first}");
+    assert_eq!(first["fields"]["status"], 429);
+    assert_eq!(first["fields"]["method"], "POST");
+    assert_eq!(first["fields"]["path"], "/api/v1/orders/");
+    assert_eq!(first["fields"]["client_ip"], "176.114.214.14");
+    assert_eq!(events[1]["fields"]["remote_user"], "manager");
+    assert!(body["max_id"].as_str().unwrap().parse::<u64>().unwrap() > 0);
+    assert_eq!(body["reached_beginning"], true);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_are_checked_by_scope() {
+    let h = harness(1 << 20).await;
+    assert_eq!(call(&h, post_logs(None, "x", None)).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(call(&h, post_logs(Some("wrong"), "x", None)).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(call(&h, post_logs(Some(ADMIN), "x", None)).await.0, StatusCode::OK);
+    // An ingest token may post but not read.
+    let req = Request::get("/api/v1/events/search.json")
+        .header("authorization", format!("Bearer {INGEST}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(call(&h, req).await.0, StatusCode::FORBIDDEN);
+    // Nothing from the refused posts was stored.
+    let (_, body) = call(&h, search("")).await;
+    assert_eq!(body["events"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gzip_bodies_are_read_and_bombs_refused() {
+    let h = harness(64 * 1024).await;
+    let (status, body) = call(&h, post_logs(Some(INGEST), gzip(FIXTURE.as_bytes()), Some("gzip"))).await;
+    assert_eq!((status, body["accepted"].clone()), (StatusCode::OK, Value::from(15)));
+
+    let bomb = gzip(&vec![b'a'; 10 << 20]);
+    assert!(bomb.len() < 64 * 1024);
+    let (status, body) = call(&h, post_logs(Some(INGEST), bomb, Some("gzip"))).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+
+    let (status, body) = call(&h, post_logs(Some(INGEST), "not gzip", Some("gzip"))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("gzip"));
+
+    let (status, _) = call(&h, post_logs(Some(INGEST), "x", Some("compress"))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let (status, _) = call(&h, post_logs(Some(INGEST), vec![b'x'; 100 * 1024], None)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn long_lines_are_truncated_and_flagged_invalid_utf8_kept() {
+    let h = harness_with(1 << 20, 200).await;
+    let mut body = format!("{}\n", "L".repeat(1000)).into_bytes();
+    body.extend_from_slice(b"caf\xe9 latin-1 line\r\n\n\nbare message\n");
+    let (status, resp) = call(&h, post_logs(Some(INGEST), body, None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((resp["accepted"].as_u64(), resp["truncated"].as_u64()), (Some(3), Some(1)));
+    let (_, found) = call(&h, search("limit=10")).await;
+    let events = found["events"].as_array().unwrap();
+    assert_eq!(events[0]["truncated"], true);
+    assert_eq!(events[0]["message"].as_str().unwrap().len(), 200);
+    assert_eq!(events[1]["message"], "caf\u{fffd} latin-1 line");
+    assert_eq!(events[2]["message"], "bare message");
+    assert_eq!(events[2]["source_name"], "127.0.0.1");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_search_parameters_say_what_is_wrong() {
+    let h = harness(1 << 20).await;
+    let cases = [
+        ("limit=0", "limit"),
+        ("limit=10001", "limit"),
+        ("min_id=abc", "min_id"),
+        ("min_time=yesterday-ish", "min_time"),
+        ("tail=maybe", "tail"),
+        ("q=%22unclosed", "position 0"),
+    ];
+    for (q, needle) in cases {
+        let (status, body) = call(&h, search(q)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{q}");
+        assert!(body["error"].as_str().unwrap().contains(needle), "{q}: {body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tail_polling_returns_only_newer_lines() {
+    let h = harness(1 << 20).await;
+    call(&h, post_logs(Some(INGEST), "one\ntwo\n", None)).await;
+    let (_, first) = call(&h, search("")).await;
+    let max_id = first["max_id"].as_str().unwrap().to_owned();
+    let (_, none) = call(&h, search(&format!("min_id={max_id}"))).await;
+    assert!(none["events"].as_array().unwrap().is_empty());
+    assert_eq!(none["max_id"], max_id.as_str(), "an empty poll keeps the position");
+    call(&h, post_logs(Some(INGEST), "three\n", None)).await;
+    let (_, next) = call(&h, search(&format!("min_id={max_id}"))).await;
+    let msgs: Vec<&str> = next["events"].as_array().unwrap().iter().map(|e| e["message"].as_str().unwrap()).collect();
+    assert_eq!(msgs, ["three"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_and_metrics() {
+    let h = harness(1 << 20).await;
+    call(&h, post_logs(Some(INGEST), "a\nb\n", None)).await;
+    let (status, _) = call(&h, Request::get("/healthz").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, text) = call(&h, Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = text.as_str().unwrap();
+    assert!(text.contains("orderwatch_lines_received_total{listener=\"http\"}"), "{text}");
+    assert!(text.contains("orderwatch_lines_stored_total{listener=\"http\"}"));
+    assert!(text.contains("orderwatch_store_head_events"));
+}
