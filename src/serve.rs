@@ -97,6 +97,12 @@ impl Server {
             None => None,
         };
 
+        let mut listening = vec![crate::telemetry::Listener::Http];
+        listening.extend(udp.as_ref().map(|_| crate::telemetry::Listener::Udp));
+        listening.extend(tcp.as_ref().map(|_| crate::telemetry::Listener::Tcp));
+        listening.extend(tls.as_ref().map(|_| crate::telemetry::Listener::Tls));
+        crate::telemetry::register(&listening);
+
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
         let http = http_listener.local_addr()?;

@@ -76,3 +76,13 @@ pub fn chunk_sealed(events: u64, raw: u64, stored: u64) {
 pub fn store_error(kind: &'static str) {
     counter!("orderwatch_store_errors_total", "kind" => kind).increment(1);
 }
+
+/// Makes the per-listener counters visible at zero from the start, so a
+/// dashboard sees a listener before its first line (and a rate of 0 is a rate).
+pub fn register(listeners: &[Listener]) {
+    for &l in listeners {
+        lines_received(l, 0, 0);
+        lines_truncated(l, 0);
+        lines_stored(l, 0);
+    }
+}

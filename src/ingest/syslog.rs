@@ -7,6 +7,7 @@
 //! through TCP), and each connection is closed on its own when it stays silent
 //! mid-frame for `idle_timeout` or sends something that cannot be framed.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -19,9 +20,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::event::{LogEvent, now_micros};
-use crate::ingest::framing::SyslogFramer;
+use crate::ingest::framing::{Frame, SyslogFramer};
 use crate::ingest::{IngestContext, cap_line};
-use crate::logstore::StoreError;
+use crate::logstore::{Pending, Rejected, StoreError};
 use crate::telemetry::{self, Listener};
 
 /// Most events handed to the store in one append.
@@ -45,7 +46,20 @@ pub async fn run_udp(sock: UdpSocket, ctx: Arc<IngestContext>, shutdown: Cancell
     let mut buf = vec![0u8; 65_536];
     loop {
         let (n, peer) = tokio::select! {
-            _ = shutdown.cancelled() => return,
+            _ = shutdown.cancelled() => {
+                // Take what the kernel already holds before going.
+                let mut batch = Vec::new();
+                while batch.len() < 65_536 {
+                    let Ok((n, peer)) = sock.try_recv_from(&mut buf) else { break };
+                    let (line, cut) = cap_line(bytes::Bytes::copy_from_slice(&buf[..n]), ctx.max_line_bytes);
+                    batch.push(ctx.parser.event(line, cut, now_micros(), &ip_string(&peer)));
+                }
+                if !batch.is_empty() {
+                    telemetry::lines_received(Listener::Udp, batch.len() as u64, 0);
+                    let _ = ctx.store.append(batch, Listener::Udp).await;
+                }
+                return;
+            }
             r = sock.recv_from(&mut buf) => match r {
                 Ok(v) => v,
                 Err(e) => {
@@ -155,6 +169,9 @@ pub async fn run_stream_listener(
     }
 }
 
+/// How many batches one connection may have waiting for fsync at once.
+const IN_FLIGHT: usize = 4;
+
 async fn read_stream<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     peer: SocketAddr,
@@ -164,9 +181,20 @@ async fn read_stream<S: AsyncRead + AsyncWrite + Unpin>(
 ) {
     let ip = ip_string(&peer);
     let mut frames = FramedRead::with_capacity(stream, SyslogFramer::new(ctx.max_line_bytes), 64 * 1024);
+    let mut in_flight: VecDeque<Pending> = VecDeque::new();
     let reason = loop {
         let first = tokio::select! {
-            _ = shutdown.cancelled() => break "shutdown",
+            _ = shutdown.cancelled() => {
+                // Hand over what was already received before going.
+                let rest = ready_frames(&mut frames, None);
+                if !rest.is_empty() {
+                    let batch = to_events(&ctx, rest, &ip, kind);
+                    if let Ok(p) = submit(&ctx, batch, kind, &shutdown).await {
+                        in_flight.push_back(p);
+                    }
+                }
+                break "shutdown";
+            }
             r = tokio::time::timeout(ctx.idle_timeout, frames.next()) => r,
         };
         let first = match first {
@@ -178,37 +206,102 @@ async fn read_stream<S: AsyncRead + AsyncWrite + Unpin>(
             }
             Ok(Some(Ok(frame))) => frame,
         };
-        let mut frames_now = vec![first];
-        // Take every frame already buffered without waiting, to append in one batch.
-        while frames_now.len() < BATCH {
-            match frames.next().now_or_never() {
-                Some(Some(Ok(frame))) => frames_now.push(frame),
-                _ => break,
+        let batch = to_events(&ctx, ready_frames(&mut frames, Some(first)), &ip, kind);
+        let mut store_gone = false;
+        while in_flight.len() >= IN_FLIGHT {
+            let oldest = in_flight.pop_front().unwrap();
+            if settle(&ctx, oldest, kind, &shutdown).await.is_err() {
+                store_gone = true;
+                break;
             }
         }
-        let received_at = now_micros();
-        let mut bytes = 0u64;
-        let mut truncated = 0u64;
-        let batch: Vec<LogEvent> = frames_now
-            .into_iter()
-            .map(|f| {
-                bytes += f.bytes.len() as u64;
-                truncated += u64::from(f.truncated);
-                ctx.parser.event(f.bytes, f.truncated, received_at, &ip)
-            })
-            .collect();
-        let count = batch.len() as u64;
-        telemetry::lines_received(kind, count, bytes);
-        if truncated > 0 {
-            telemetry::lines_truncated(kind, truncated);
-        }
-        if ctx.store.append_nowait(batch, kind).await.is_err() {
-            telemetry::lines_rejected(kind, "store_closed", count);
+        if store_gone {
             break "store_closed";
         }
+        match submit(&ctx, batch, kind, &shutdown).await {
+            Ok(p) => in_flight.push_back(p),
+            Err(()) => break "store_closed",
+        }
     };
+    for p in in_flight {
+        let _ = settle(&ctx, p, kind, &shutdown).await;
+    }
     telemetry::connection_closed(kind, reason);
     tracing::debug!(peer = %peer, listener = kind.as_str(), reason, "syslog connection closed");
+}
+
+/// `first` (if any) and every frame already buffered, without waiting for more.
+fn ready_frames<S: AsyncRead + Unpin>(frames: &mut FramedRead<S, SyslogFramer>, first: Option<Frame>) -> Vec<Frame> {
+    let mut out: Vec<Frame> = first.into_iter().collect();
+    while out.len() < BATCH {
+        match frames.next().now_or_never() {
+            Some(Some(Ok(frame))) => out.push(frame),
+            _ => break,
+        }
+    }
+    out
+}
+
+fn to_events(ctx: &IngestContext, frames: Vec<Frame>, ip: &str, kind: Listener) -> Vec<LogEvent> {
+    let received_at = now_micros();
+    let (mut bytes, mut truncated) = (0u64, 0u64);
+    let batch: Vec<LogEvent> = frames
+        .into_iter()
+        .map(|f| {
+            bytes += f.bytes.len() as u64;
+            truncated += u64::from(f.truncated);
+            ctx.parser.event(f.bytes, f.truncated, received_at, ip)
+        })
+        .collect();
+    telemetry::lines_received(kind, batch.len() as u64, bytes);
+    if truncated > 0 {
+        telemetry::lines_truncated(kind, truncated);
+    }
+    batch
+}
+
+async fn submit(ctx: &IngestContext, batch: Vec<LogEvent>, kind: Listener, shutdown: &CancellationToken) -> Result<Pending, ()> {
+    match ctx.store.submit(batch, kind).await {
+        Ok(p) => Ok(p),
+        Err(r) => retry(ctx, r, kind, shutdown).await.map(|()| Pending::done()),
+    }
+}
+
+/// Waits for a batch to be durable. A batch the disk refused is retried every
+/// second, and meanwhile this connection reads nothing more: TCP back-pressure
+/// makes the sender keep its lines queued, instead of orderwatch losing them.
+async fn settle(ctx: &IngestContext, p: Pending, kind: Listener, shutdown: &CancellationToken) -> Result<(), ()> {
+    match p.wait().await {
+        Ok(_) => Ok(()),
+        Err(r) => retry(ctx, r, kind, shutdown).await,
+    }
+}
+
+async fn retry(ctx: &IngestContext, mut r: Rejected, kind: Listener, shutdown: &CancellationToken) -> Result<(), ()> {
+    let mut warned = false;
+    loop {
+        let count = r.events.len() as u64;
+        if !matches!(r.error, StoreError::Write(_)) || r.events.is_empty() {
+            telemetry::lines_rejected(kind, "store_closed", count);
+            return Err(());
+        }
+        if !warned {
+            tracing::warn!(error = %r.error, listener = kind.as_str(), lines = count,
+                "the store refused a batch; holding this connection and retrying every second");
+            warned = true;
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => {
+                telemetry::lines_rejected(kind, "store_write", count);
+                return Err(());
+            }
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+        match ctx.store.append(std::mem::take(&mut r.events), kind).await {
+            Ok(_) => return Ok(()),
+            Err(again) => r = again,
+        }
+    }
 }
 
 /// Receive-buffer drops the kernel counted for UDP sockets bound to `port`

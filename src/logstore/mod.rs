@@ -67,6 +67,31 @@ pub enum OpenError {
     Db(#[from] crate::db::DbError),
 }
 
+/// An append the store could not take, with its events handed back so a
+/// caller that can wait (a TCP connection) retries them instead of losing them.
+#[derive(Debug)]
+pub struct Rejected {
+    pub error: StoreError,
+    pub events: Vec<LogEvent>,
+}
+
+/// An append queued to the writer; `wait` answers once it is durable or refused.
+#[must_use = "an append is durable only when `wait` says so"]
+pub struct Pending(oneshot::Receiver<Result<Appended, Rejected>>);
+
+impl Pending {
+    /// A pending append that is already settled (the caller durably stored it another way).
+    pub fn done() -> Pending {
+        let (tx, rx) = oneshot::channel();
+        let _ = tx.send(Ok(Appended { first_id: 0, last_id: 0 }));
+        Pending(rx)
+    }
+
+    pub async fn wait(self) -> Result<Appended, Rejected> {
+        self.0.await.unwrap_or(Err(Rejected { error: StoreError::Closed, events: Vec::new() }))
+    }
+}
+
 /// What an acknowledged append got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {
@@ -74,11 +99,20 @@ pub struct Appended {
     pub last_id: u64,
 }
 
+impl Job {
+    fn into_events(self) -> Vec<LogEvent> {
+        match self {
+            Job::Append { events, .. } => events,
+            _ => Vec::new(),
+        }
+    }
+}
+
 enum Job {
     Append {
         events: Vec<LogEvent>,
         listener: Listener,
-        ack: Option<oneshot::Sender<Result<Appended, StoreError>>>,
+        ack: Option<oneshot::Sender<Result<Appended, Rejected>>>,
     },
     /// Seal the active segment if it is old enough.
     Tick,
@@ -219,25 +253,19 @@ impl LogStore {
     }
 
     /// Appends events and waits until they are durable. Ids are assigned here.
-    pub async fn append(&self, events: Vec<LogEvent>, listener: Listener) -> Result<Appended, StoreError> {
-        let (ack, rx) = oneshot::channel();
-        self.inner
-            .tx
-            .send(Job::Append { events, listener, ack: Some(ack) })
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+    pub async fn append(&self, events: Vec<LogEvent>, listener: Listener) -> Result<Appended, Rejected> {
+        self.submit(events, listener).await?.wait().await
     }
 
-    /// Appends without waiting for durability (syslog has no acknowledgement to
-    /// give), but waits for room in the queue, so a fast TCP sender is slowed
-    /// down rather than dropped.
-    pub async fn append_nowait(&self, events: Vec<LogEvent>, listener: Listener) -> Result<(), StoreError> {
-        self.inner
-            .tx
-            .send(Job::Append { events, listener, ack: None })
-            .await
-            .map_err(|_| StoreError::Closed)
+    /// Queues events for the writer, waiting for room in the queue (so a fast
+    /// sender is slowed down rather than dropped); `Pending::wait` then says
+    /// when they are durable. Lets a connection keep a few batches in flight.
+    pub async fn submit(&self, events: Vec<LogEvent>, listener: Listener) -> Result<Pending, Rejected> {
+        let (ack, rx) = oneshot::channel();
+        match self.inner.tx.send(Job::Append { events, listener, ack: Some(ack) }).await {
+            Ok(()) => Ok(Pending(rx)),
+            Err(mpsc::error::SendError(job)) => Err(Rejected { error: StoreError::Closed, events: job.into_events() }),
+        }
     }
 
     /// Appends only if the queue has room right now (UDP: better to count a drop than to block the socket).
@@ -391,7 +419,7 @@ fn list(dir: &Path, suffix: &str) -> std::io::Result<Vec<PathBuf>> {
 /// The jobs one turn of the writer takes from its queue.
 #[derive(Default)]
 struct Group {
-    jobs: Vec<(Vec<LogEvent>, Listener, Option<oneshot::Sender<Result<Appended, StoreError>>>)>,
+    jobs: Vec<(Vec<LogEvent>, Listener, Option<oneshot::Sender<Result<Appended, Rejected>>>)>,
     n: usize,
     tick: bool,
     seal_waiters: Vec<oneshot::Sender<()>>,
@@ -477,11 +505,13 @@ fn writer(
                 Err(e) => {
                     telemetry::store_error("wal_write");
                     tracing::error!(error = %e, events = n, "WAL write failed; the batch was refused");
-                    let err = StoreError::Write(e.to_string());
+                    let error = StoreError::Write(e.to_string());
                     for (events, listener, ack) in jobs {
-                        telemetry::lines_rejected(listener, "store_write", events.len() as u64);
-                        if let Some(ack) = ack {
-                            let _ = ack.send(Err(err.clone()));
+                        match ack {
+                            Some(ack) => {
+                                let _ = ack.send(Err(Rejected { error: error.clone(), events }));
+                            }
+                            None => telemetry::lines_rejected(listener, "store_write", events.len() as u64),
                         }
                     }
                 }

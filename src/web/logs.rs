@@ -91,8 +91,9 @@ pub async fn ingest(State(st): State<Arc<AppState>>, req: Request) -> Result<Jso
     if events.is_empty() {
         return Ok(Json(json!({ "accepted": 0 })));
     }
-    let appended = st.store.append(events, Listener::Http).await.inspect_err(|_| {
+    let appended = st.store.append(events, Listener::Http).await.map_err(|r| {
         telemetry::lines_rejected(Listener::Http, "store", count);
+        r.error
     })?;
     Ok(Json(json!({
         "accepted": count,
