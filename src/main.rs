@@ -2,12 +2,15 @@ use clap::Parser;
 use orderwatch::cli::{self, Cli, Command};
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ORDERWATCH_LOG").unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // orderwatch's own logs: human-readable by default, one JSON object a line
+    // with ORDERWATCH_LOG_FORMAT=json (for shipping them to a collector).
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ORDERWATCH_LOG").unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("ORDERWATCH_LOG_FORMAT").is_ok_and(|v| v == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("start the async runtime");
     let result = rt.block_on(async {
