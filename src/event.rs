@@ -9,6 +9,10 @@
 use bytes::Bytes;
 use serde::Serialize;
 
+/// Immutable UTF-8 text backed by `Bytes`: a hostname, program or message is
+/// usually a slice of the raw line it came in, shared rather than copied.
+pub type Text = bytestring::ByteString;
+
 /// The line was longer than the configured cap and was cut.
 pub const FLAG_TRUNCATED: u8 = 1;
 /// The line was not valid UTF-8; `message` is a lossy reading of `raw`.
@@ -24,12 +28,12 @@ pub struct LogEvent {
     /// When the sender says the line was written; `received_at` when it does not say.
     pub generated_at: i64,
     /// The sender's hostname from the syslog header, else its IP address.
-    pub source_name: String,
-    pub source_ip: String,
-    pub program: String,
+    pub source_name: Text,
+    pub source_ip: Text,
+    pub program: Text,
     pub severity: Option<u8>,
     pub facility: Option<u8>,
-    pub message: String,
+    pub message: Text,
     pub raw: Bytes,
     pub flags: u8,
 }

@@ -42,7 +42,7 @@ fn line(i: usize) -> LogEvent {
         program: "website-backend".into(),
         severity: Some(6),
         facility: Some(3),
-        message: format!("{msg} #{i}"),
+        message: format!("{msg} #{i}").into(),
         raw: Bytes::from(format!("{raw} #{i}")),
         flags: 0,
     }

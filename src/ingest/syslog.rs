@@ -19,7 +19,7 @@ use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::event::{LogEvent, now_micros};
+use crate::event::{LogEvent, Text, now_micros};
 use crate::ingest::framing::{Frame, SyslogFramer};
 use crate::ingest::{IngestContext, cap_line};
 use crate::logstore::{Pending, Rejected, StoreError};
@@ -28,8 +28,24 @@ use crate::telemetry::{self, Listener};
 /// Most events handed to the store in one append.
 const BATCH: usize = 1024;
 
-fn ip_string(addr: &SocketAddr) -> String {
-    addr.ip().to_canonical().to_string()
+fn ip_string(addr: &SocketAddr) -> Text {
+    Text::from(addr.ip().to_canonical().to_string())
+}
+
+/// The sender's address as text, made once per sender rather than once per datagram.
+struct PeerCache(Option<(SocketAddr, Text)>);
+
+impl PeerCache {
+    fn get(&mut self, peer: SocketAddr) -> Text {
+        match &self.0 {
+            Some((p, t)) if *p == peer => t.clone(),
+            _ => {
+                let t = ip_string(&peer);
+                self.0 = Some((peer, t.clone()));
+                t
+            }
+        }
+    }
 }
 
 /// Binds a UDP socket with a large receive buffer, so bursts wait in the kernel rather than being dropped.
@@ -44,6 +60,7 @@ pub fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
 
 pub async fn run_udp(sock: UdpSocket, ctx: Arc<IngestContext>, shutdown: CancellationToken) {
     let mut buf = vec![0u8; 65_536];
+    let mut peers = PeerCache(None);
     loop {
         let (n, peer) = tokio::select! {
             _ = shutdown.cancelled() => {
@@ -52,7 +69,7 @@ pub async fn run_udp(sock: UdpSocket, ctx: Arc<IngestContext>, shutdown: Cancell
                 while batch.len() < 65_536 {
                     let Ok((n, peer)) = sock.try_recv_from(&mut buf) else { break };
                     let (line, cut) = cap_line(bytes::Bytes::copy_from_slice(&buf[..n]), ctx.max_line_bytes);
-                    batch.push(ctx.parser.event(line, cut, now_micros(), &ip_string(&peer)));
+                    batch.push(ctx.parser.event(line, cut, now_micros(), &peers.get(peer)));
                 }
                 if !batch.is_empty() {
                     telemetry::lines_received(Listener::Udp, batch.len() as u64, 0);
@@ -75,7 +92,7 @@ pub async fn run_udp(sock: UdpSocket, ctx: Arc<IngestContext>, shutdown: Cancell
             bytes += n as u64;
             let (line, cut) = cap_line(bytes::Bytes::copy_from_slice(&buf[..n]), ctx.max_line_bytes);
             truncated += u64::from(cut);
-            batch.push(ctx.parser.event(line, cut, now_micros(), &ip_string(&peer)));
+            batch.push(ctx.parser.event(line, cut, now_micros(), &peers.get(peer)));
         };
         push(n, peer, &buf, &mut batch);
         while batch.len() < BATCH {
@@ -242,7 +259,7 @@ fn ready_frames<S: AsyncRead + Unpin>(frames: &mut FramedRead<S, SyslogFramer>, 
     out
 }
 
-fn to_events(ctx: &IngestContext, frames: Vec<Frame>, ip: &str, kind: Listener) -> Vec<LogEvent> {
+fn to_events(ctx: &IngestContext, frames: Vec<Frame>, ip: &Text, kind: Listener) -> Vec<LogEvent> {
     let received_at = now_micros();
     let (mut bytes, mut truncated) = (0u64, 0u64);
     let batch: Vec<LogEvent> = frames

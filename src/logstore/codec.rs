@@ -11,7 +11,7 @@
 
 use bytes::Bytes;
 
-use crate::event::LogEvent;
+use crate::event::{LogEvent, Text};
 
 #[derive(Debug, thiserror::Error)]
 #[error("corrupt event encoding: {0}")]
@@ -92,9 +92,9 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
-    pub fn string(&mut self) -> Result<String, CodecError> {
+    pub fn string(&mut self) -> Result<Text, CodecError> {
         let b = self.bytes()?;
-        String::from_utf8(b.to_vec()).map_err(|_| CodecError("string is not UTF-8"))
+        std::str::from_utf8(b).map(Text::from).map_err(|_| CodecError("string is not UTF-8"))
     }
 }
 
@@ -113,12 +113,15 @@ fn put_message(out: &mut Vec<u8>, ev: &LogEvent) {
     }
 }
 
-fn get_message(r: &mut Reader<'_>, raw: &Bytes) -> Result<String, CodecError> {
+fn get_message(r: &mut Reader<'_>, raw: &Bytes) -> Result<Text, CodecError> {
     match r.u8()? {
         0 => {
-            let off = r.uvarint()? as usize;
-            let tail = raw.get(off..).ok_or(CodecError("message offset past raw"))?;
-            String::from_utf8(tail.to_vec()).map_err(|_| CodecError("message is not UTF-8"))
+            let off = usize::try_from(r.uvarint()?).map_err(|_| CodecError("message offset overflow"))?;
+            if off > raw.len() {
+                return Err(CodecError("message offset past raw"));
+            }
+            // A slice of the raw line, not a copy.
+            Text::try_from(raw.slice(off..)).map_err(|_| CodecError("message is not UTF-8"))
         }
         1 => r.string(),
         _ => Err(CodecError("unknown message tag")),
@@ -176,8 +179,16 @@ pub fn decode_row(buf: &[u8]) -> Result<LogEvent, CodecError> {
 
 /// Encodes events (sorted by id) column by column.
 pub fn encode_columns(events: &[impl AsRef<LogEvent>]) -> Vec<u8> {
-    let total_raw: usize = events.iter().map(|e| e.as_ref().raw.len()).sum();
-    let mut out = Vec::with_capacity(total_raw + events.len() * 24 + 16);
+    // Sized for everything up front: growing a buffer of tens of MiB by doubling
+    // costs copies and page faults on the sealer's hot path.
+    let total: usize = events
+        .iter()
+        .map(|e| {
+            let e = e.as_ref();
+            e.raw.len() + e.source_name.len() + e.source_ip.len() + e.program.len() + 48
+        })
+        .sum();
+    let mut out = Vec::with_capacity(total + 16);
     put_uvarint(&mut out, events.len() as u64);
     let (mut prev_id, mut prev_t) = (0u64, 0i64);
     for e in events {
@@ -190,30 +201,88 @@ pub fn encode_columns(events: &[impl AsRef<LogEvent>]) -> Vec<u8> {
         put_ivarint(&mut out, e.received_at.wrapping_sub(prev_t));
         prev_t = e.received_at;
     }
+    // The sender's own times, against the previous line's: consecutive lines of
+    // one sender mostly share their second, so this is mostly zeros.
+    let mut prev_g = 0i64;
     for e in events {
         let e = e.as_ref();
-        put_ivarint(&mut out, e.generated_at.wrapping_sub(e.received_at));
+        put_ivarint(&mut out, e.generated_at.wrapping_sub(prev_g));
+        prev_g = e.generated_at;
     }
     for e in events {
         let e = e.as_ref();
         out.extend_from_slice(&[e.flags, opt_u8(e.severity), opt_u8(e.facility)]);
     }
-    for e in events {
-        put_bytes(&mut out, e.as_ref().source_name.as_bytes());
-    }
-    for e in events {
-        put_bytes(&mut out, e.as_ref().source_ip.as_bytes());
-    }
-    for e in events {
-        put_bytes(&mut out, e.as_ref().program.as_bytes());
-    }
-    for e in events {
-        put_bytes(&mut out, &e.as_ref().raw);
+    put_dictionary(&mut out, events, |e| &e.source_name);
+    put_dictionary(&mut out, events, |e| &e.source_ip);
+    put_dictionary(&mut out, events, |e| &e.program);
+    // The raw lines: joined by LF when none contains one (the usual case), so
+    // zstd sees plain log text as it would in a file, without a length in front
+    // of every line; otherwise each with its length.
+    if events.iter().all(|e| memchr::memchr(b'\n', &e.as_ref().raw).is_none()) {
+        out.push(RAW_JOINED);
+        let len: usize = events.iter().map(|e| e.as_ref().raw.len() + 1).sum();
+        put_uvarint(&mut out, len as u64);
+        for e in events {
+            out.extend_from_slice(&e.as_ref().raw);
+            out.push(b'\n');
+        }
+    } else {
+        out.push(RAW_PREFIXED);
+        for e in events {
+            put_bytes(&mut out, &e.as_ref().raw);
+        }
     }
     for e in events {
         put_message(&mut out, e.as_ref());
     }
     out
+}
+
+const RAW_PREFIXED: u8 = 0;
+const RAW_JOINED: u8 = 1;
+
+/// A column of few distinct values (hostnames, IPs, programs): the distinct
+/// values once, then one small index per event. zstd would find the repeats
+/// itself, but pays a match (two or three bytes) for each; an index costs bits.
+fn put_dictionary(out: &mut Vec<u8>, events: &[impl AsRef<LogEvent>], field: impl Fn(&LogEvent) -> &Text) {
+    let mut index: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+    let mut values: Vec<&str> = Vec::new();
+    let mut ids = Vec::with_capacity(events.len());
+    for e in events {
+        let v: &str = field(e.as_ref());
+        let next = values.len() as u64;
+        let id = *index.entry(v).or_insert_with(|| {
+            values.push(v);
+            next
+        });
+        ids.push(id);
+    }
+    put_uvarint(out, values.len() as u64);
+    for v in values {
+        put_bytes(out, v.as_bytes());
+    }
+    for id in ids {
+        put_uvarint(out, id);
+    }
+}
+
+fn get_dictionary(r: &mut Reader<'_>, n: usize) -> Result<Vec<Text>, CodecError> {
+    let distinct = r.uvarint()?;
+    if distinct > n as u64 {
+        return Err(CodecError("dictionary larger than the chunk"));
+    }
+    let mut values = Vec::with_capacity(distinct as usize);
+    for _ in 0..distinct {
+        values.push(r.string()?);
+    }
+    let mut column = Vec::with_capacity(n);
+    for _ in 0..n {
+        let id = r.uvarint()?;
+        // Cloning a Text shares its bytes: one allocation per distinct value, not per event.
+        column.push(values.get(id as usize).ok_or(CodecError("dictionary index out of range"))?.clone());
+    }
+    Ok(column)
 }
 
 pub fn decode_columns(buf: &[u8]) -> Result<Vec<LogEvent>, CodecError> {
@@ -238,36 +307,50 @@ pub fn decode_columns(buf: &[u8]) -> Result<Vec<LogEvent>, CodecError> {
         received.push(prev_t);
     }
     let mut generated = Vec::with_capacity(n);
-    for t in &received {
-        generated.push(t.wrapping_add(r.ivarint()?));
+    let mut prev_g = 0i64;
+    for _ in 0..n {
+        prev_g = prev_g.wrapping_add(r.ivarint()?);
+        generated.push(prev_g);
     }
     let mut small = Vec::with_capacity(n);
     for _ in 0..n {
         small.push((r.u8()?, r.u8()?, r.u8()?));
     }
-    let mut names = Vec::with_capacity(n);
-    for _ in 0..n {
-        names.push(r.string()?);
-    }
-    let mut ips = Vec::with_capacity(n);
-    for _ in 0..n {
-        ips.push(r.string()?);
-    }
-    let mut programs = Vec::with_capacity(n);
-    for _ in 0..n {
-        programs.push(r.string()?);
-    }
+    let mut names = get_dictionary(&mut r, n)?;
+    let mut ips = get_dictionary(&mut r, n)?;
+    let mut programs = get_dictionary(&mut r, n)?;
     // One allocation for all raw lines; each event's `raw` is a cheap slice of it.
-    let mut raws = Vec::with_capacity(n);
-    for _ in 0..n {
-        raws.push(r.bytes()?);
-    }
-    let arena = Bytes::from(raws.concat());
-    let mut off = 0;
+    let mut spans = Vec::with_capacity(n);
+    let arena = match r.u8()? {
+        RAW_JOINED => {
+            let joined = r.bytes()?;
+            let mut start = 0;
+            for _ in 0..n {
+                let end = start + memchr::memchr(b'\n', &joined[start..]).ok_or(CodecError("fewer raw lines than events"))?;
+                spans.push((start, end));
+                start = end + 1;
+            }
+            if start != joined.len() {
+                return Err(CodecError("more raw lines than events"));
+            }
+            Bytes::copy_from_slice(joined)
+        }
+        RAW_PREFIXED => {
+            let mut raws = Vec::with_capacity(n);
+            let mut start = 0;
+            for _ in 0..n {
+                let raw = r.bytes()?;
+                spans.push((start, start + raw.len()));
+                start += raw.len();
+                raws.push(raw);
+            }
+            Bytes::from(raws.concat())
+        }
+        _ => return Err(CodecError("unknown raw column layout")),
+    };
     let mut events = Vec::with_capacity(n);
     for i in 0..n {
-        let raw = arena.slice(off..off + raws[i].len());
-        off += raws[i].len();
+        let raw = arena.slice(spans[i].0..spans[i].1);
         let message = get_message(&mut r, &raw)?;
         let (flags, sev, fac) = small[i];
         events.push(LogEvent {
@@ -327,12 +410,12 @@ pub(crate) mod tests {
                         id,
                         received_at: r,
                         generated_at: g,
-                        source_name: name,
-                        source_ip: ip,
-                        program: prog,
+                        source_name: name.into(),
+                        source_ip: ip.into(),
+                        program: prog.into(),
                         severity,
                         facility,
-                        message: msg,
+                        message: msg.into(),
                         raw: Bytes::from(raw),
                         flags,
                     }

@@ -152,6 +152,10 @@ pub struct LogStore {
     inner: Arc<Inner>,
 }
 
+/// Closed segments that may wait for the sealer before the writer waits too
+/// (0: the writer hands a segment over only when the sealer is free).
+const SEAL_BACKLOG: usize = 1;
+
 /// How many appended events one grouped write takes at most.
 const MAX_GROUP_EVENTS: usize = 16_384;
 
@@ -208,7 +212,10 @@ impl LogStore {
             newest_id: newest.into(),
         });
 
-        let (seal_tx, seal_rx) = std::sync::mpsc::channel();
+        // A bounded queue: when the sealer falls behind, the writer waits for it
+        // (and the bounded append queue then slows the senders), so the unsealed
+        // head, which lives in memory, stays within a few segments.
+        let (seal_tx, seal_rx) = std::sync::mpsc::sync_channel(seal_jobs.len() + SEAL_BACKLOG);
         for job in seal_jobs {
             let _ = seal_tx.send(job);
         }
@@ -445,7 +452,7 @@ fn writer(
     mut rx: mpsc::Receiver<Job>,
     mut segment: wal::Segment,
     mut last_id: u64,
-    seal_tx: std::sync::mpsc::Sender<SealJob>,
+    seal_tx: std::sync::mpsc::SyncSender<SealJob>,
     wal_dir: PathBuf,
 ) {
     let mut buf = Vec::with_capacity(1 << 20);

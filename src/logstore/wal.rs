@@ -150,7 +150,7 @@ mod tests {
             program: "app".into(),
             severity: None,
             facility: None,
-            message: format!("message {id}"),
+            message: format!("message {id}").into(),
             raw: Bytes::from(format!("message {id}")),
             flags: 0,
         }

@@ -7,7 +7,7 @@ pub mod syslog;
 
 use bytes::Bytes;
 
-use crate::event::{FLAG_INVALID_UTF8, FLAG_TRUNCATED, LogEvent};
+use crate::event::{FLAG_INVALID_UTF8, FLAG_TRUNCATED, LogEvent, Text};
 
 /// Turns raw lines into `LogEvent`s, with the senders' time zones.
 #[derive(Debug, Clone)]
@@ -27,14 +27,15 @@ impl LineParser {
     }
 
     /// `raw` is one frame without its framing; `truncated` says the sender's line was cut.
-    pub fn event(&self, raw: Bytes, truncated: bool, received_at: i64, source_ip: &str) -> LogEvent {
+    /// `source_ip` is shared by all lines of a connection (cloning `Text` copies no bytes).
+    pub fn event(&self, raw: Bytes, truncated: bool, received_at: i64, source_ip: &Text) -> LogEvent {
         let raw = trim_line_end(raw);
         let received = jiff::Timestamp::from_microsecond(received_at).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-        let zone = self.zone_for(source_ip).unwrap_or(&self.default_zone);
-        let mut f = syslog::parse(&raw, received, zone);
+        let ip_zone = self.zone_for(source_ip);
+        let mut f = syslog::parse(&raw, received, ip_zone.unwrap_or(&self.default_zone));
         // A zone configured for the hostname the line names wins over the default.
-        if let Some(host_zone) = f.hostname.as_deref().and_then(|h| self.zone_for(h))
-            && self.zone_for(source_ip).is_none()
+        if ip_zone.is_none()
+            && let Some(host_zone) = f.hostname.as_deref().and_then(|h| self.zone_for(h))
         {
             f = syslog::parse(&raw, received, host_zone);
         }
@@ -42,23 +43,47 @@ impl LineParser {
         if truncated {
             flags |= FLAG_TRUNCATED;
         }
-        if std::str::from_utf8(&raw).is_err() {
+        // The header fields and the message are almost always pieces of a valid
+        // UTF-8 raw line: share its bytes instead of keeping copies in memory.
+        let text = Text::try_from(raw.clone()).ok();
+        if text.is_none() {
             flags |= FLAG_INVALID_UTF8;
         }
+        let share = |s: String| -> Text {
+            if let Some(t) = &text
+                && let Some(piece) = find_piece(t, &s)
+            {
+                return piece;
+            }
+            Text::from(s)
+        };
         LogEvent {
             id: 0,
             received_at,
             generated_at: f.generated_at.map_or(received_at, |t| t.as_microsecond()),
-            source_name: f.hostname.unwrap_or_else(|| source_ip.to_owned()),
-            source_ip: source_ip.to_owned(),
-            program: f.program,
+            source_name: f.hostname.map_or_else(|| source_ip.clone(), share),
+            source_ip: source_ip.clone(),
+            program: share(f.program),
             severity: f.severity,
             facility: f.facility,
-            message: f.message,
+            message: share(f.message),
             raw,
             flags,
         }
     }
+}
+
+/// `piece` as a slice of `line` (its last occurrence for a suffix, else its first).
+fn find_piece(line: &Text, piece: &str) -> Option<Text> {
+    if piece.is_empty() {
+        return Some(Text::new());
+    }
+    let start = if line.ends_with(piece) {
+        line.len() - piece.len()
+    } else {
+        memchr::memmem::find(line.as_bytes(), piece.as_bytes())?
+    };
+    Some(line.slice_ref(&line[start..start + piece.len()]))
 }
 
 /// Drops a trailing LF, CR LF or NUL: framing, not content.

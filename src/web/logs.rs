@@ -37,6 +37,7 @@ pub async fn ingest(State(st): State<Arc<AppState>>, req: Request) -> Result<Jso
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or_else(|| "127.0.0.1".to_owned(), |c| c.0.ip().to_canonical().to_string());
+    let peer = crate::event::Text::from(peer);
     let encoding = req
         .headers()
         .get(header::CONTENT_ENCODING)
@@ -74,12 +75,12 @@ pub async fn ingest(State(st): State<Arc<AppState>>, req: Request) -> Result<Jso
         if ev.program.is_empty()
             && let Some(p) = &params.program
         {
-            ev.program = p.clone();
+            ev.program = p.as_str().into();
         }
         if ev.source_name == peer
             && let Some(s) = &params.source_name
         {
-            ev.source_name = s.clone();
+            ev.source_name = s.as_str().into();
         }
         events.push(ev);
     }
