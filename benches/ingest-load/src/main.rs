@@ -10,8 +10,14 @@
 //! * `--wait-metrics HOST:PORT`: orderwatch's `/metrics` shows
 //!   `orderwatch_lines_stored_total{listener="tcp"}` (written and fsynced)
 //!   grown by `--lines`;
+//!   With `--wait-sealed yes` it then also waits until every stored line is
+//!   sealed into a compressed chunk (`orderwatch_store_head_events` is 0) and
+//!   reports that time as well;
 //! * `--wait-file PATH`: the file (rsyslog's omfile output) holds `--lines`
-//!   more newlines than when the run started.
+//!   more newlines than when the run started. While it grows only its size is
+//!   polled (reading it would take CPU from the receiver); when it has been
+//!   still for 300 ms its lines are counted, and the clock stops at the moment
+//!   it first reached that final size.
 //!
 //! Two streams:
 //!
@@ -31,6 +37,9 @@
 //!
 //! `--dump -` (or a path) writes the unframed lines, LF-terminated, and sends
 //! nothing: the raw text for comparisons such as `zstd -3`.
+//!
+//! With `--pid PID` it also reports the receiver's CPU time (user + system,
+//! from `/proc/PID/stat`) over the same interval(s).
 //!
 //! Results go to stdout as `key=value` lines; progress and errors to stderr.
 //! Only the standard library is used.
@@ -63,13 +72,16 @@ struct Opts {
     start_unix: i64,
     wait_metrics: Option<String>,
     wait_file: Option<String>,
+    wait_sealed: bool,
+    pid: Option<String>,
     timeout: Duration,
     dump: Option<String>,
 }
 
 const USAGE: &str = "usage: ingest-load [--addr HOST:PORT] [--lines N] [--conns K] [--framing octet|lf]
                    [--stream uwsgi|fixture] [--fixture FILE] [--seed S] [--start-unix T]
-                   [--wait-metrics HOST:PORT | --wait-file PATH] [--timeout SECS] [--dump PATH|-]";
+                   [--wait-metrics HOST:PORT [--wait-sealed yes] | --wait-file PATH] [--timeout SECS]
+                   [--pid RECEIVER_PID] [--dump PATH|-]";
 
 fn die(msg: &str) -> ! {
     eprintln!("ingest-load: {msg}");
@@ -88,6 +100,8 @@ fn parse_opts() -> Opts {
         start_unix: 1_795_154_400,
         wait_metrics: None,
         wait_file: None,
+        wait_sealed: false,
+        pid: None,
         timeout: Duration::from_secs(240),
         dump: None,
     };
@@ -122,6 +136,14 @@ fn parse_opts() -> Opts {
             "--start-unix" => o.start_unix = num(&val) as i64,
             "--wait-metrics" => o.wait_metrics = Some(val),
             "--wait-file" => o.wait_file = Some(val),
+            "--wait-sealed" => {
+                o.wait_sealed = match val.as_str() {
+                    "yes" => true,
+                    "no" => false,
+                    _ => die("--wait-sealed is yes or no"),
+                }
+            }
+            "--pid" => o.pid = Some(num(&val).to_string()),
             "--timeout" => o.timeout = Duration::from_secs(num(&val)),
             "--dump" => o.dump = Some(val),
             _ => die(&format!("unknown option {key}\n{USAGE}")),
@@ -379,11 +401,11 @@ impl Host {
             let mut p = format!("/api/v1/catalog/?page={}", r.skewed(60) + 1);
             if r.chance(0.6) {
                 p.push_str("&category=");
-                p.push_str(*r.pick(&CATEGORIES[..]));
+                p.push_str(r.pick::<&str>(&CATEGORIES));
             }
             if r.chance(0.3) {
                 p.push_str("&sort=");
-                p.push_str(*r.pick(&SORTS[..]));
+                p.push_str(r.pick::<&str>(&SORTS));
             }
             ("GET", p, 200, r.lognormal(18_000.0, 0.4))
         } else if u < 0.52 {
@@ -679,21 +701,25 @@ fn shift_line(line: &[u8], shift: i64, year: i64) -> Vec<u8> {
     // nginx "[23/Jun/2018:17:18:02 +0300]".
     let mut i = 0;
     while i + 28 <= out.len() {
-        if out[i] == b'[' && out[i + 3] == b'/' && out[i + 7] == b'/' && out[i + 12] == b':' && out[i + 27] == b']' {
-            if let (Some(d), Some(mon), Some(y), Some(h), Some(mi), Some(s)) = (
+        if out[i] == b'['
+            && out[i + 3] == b'/'
+            && out[i + 7] == b'/'
+            && out[i + 12] == b':'
+            && out[i + 27] == b']'
+            && let (Some(d), Some(mon), Some(y), Some(h), Some(mi), Some(s)) = (
                 num_at(&out, i + 1..i + 3),
                 month_at(&out[i + 4..]),
                 num_at(&out, i + 8..i + 12),
                 num_at(&out, i + 13..i + 15),
                 num_at(&out, i + 16..i + 18),
                 num_at(&out, i + 19..i + 21),
-            ) {
-                tmp.clear();
-                put_nginx_time(&mut tmp, local(unix_of_local(y, mon, d, h, mi, s) + shift));
-                out[i + 1..i + 27].copy_from_slice(&tmp);
-                i += 28;
-                continue;
-            }
+            )
+        {
+            tmp.clear();
+            put_nginx_time(&mut tmp, local(unix_of_local(y, mon, d, h, mi, s) + shift));
+            out[i + 1..i + 27].copy_from_slice(&tmp);
+            i += 28;
+            continue;
         }
         i += 1;
     }
@@ -769,7 +795,12 @@ fn unframe(buf: &[u8], framing: Framing, out: &mut impl Write) -> std::io::Resul
 
 /// This process's CPU time so far (user + system), from /proc/self/stat.
 fn self_cpu_seconds() -> f64 {
-    let Ok(s) = std::fs::read_to_string("/proc/self/stat") else { return f64::NAN };
+    proc_cpu_seconds("self")
+}
+
+/// A process's CPU time so far (user + system, all its threads), from /proc/PID/stat.
+fn proc_cpu_seconds(pid: &str) -> f64 {
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return f64::NAN };
     let Some(after) = s.rfind(')').map(|i| &s[i + 2..]) else { return f64::NAN };
     let f: Vec<&str> = after.split_whitespace().collect();
     // Fields 14 and 15 of stat(5); `after` starts at field 3.
@@ -777,17 +808,22 @@ fn self_cpu_seconds() -> f64 {
     ticks / 100.0 // USER_HZ is 100 on Linux
 }
 
-/// `orderwatch_lines_stored_total{listener="tcp"}` from a /metrics endpoint.
-fn stored_tcp(addr: &str) -> std::io::Result<u64> {
+/// The text of a /metrics endpoint.
+fn metrics(addr: &str) -> std::io::Result<String> {
     let mut s = TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
     write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
     let mut body = String::new();
     s.read_to_string(&mut body)?;
-    if !body.starts_with("HTTP/1.") || !body.split(' ').nth(1).is_some_and(|c| c == "200") {
+    if !body.starts_with("HTTP/1.") || body.split(' ').nth(1).is_none_or(|c| c != "200") {
         return Err(std::io::Error::other(format!("/metrics answered {}", body.lines().next().unwrap_or(""))));
     }
-    Ok(body
+    Ok(body)
+}
+
+/// `orderwatch_lines_stored_total{listener="tcp"}` from a /metrics endpoint.
+fn stored_tcp(addr: &str) -> std::io::Result<u64> {
+    Ok(metrics(addr)?
         .lines()
         .filter(|l| l.starts_with("orderwatch_lines_stored_total{") && l.contains("listener=\"tcp\""))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
@@ -795,28 +831,52 @@ fn stored_tcp(addr: &str) -> std::io::Result<u64> {
         .sum())
 }
 
-/// Counts newlines of a growing file incrementally.
-struct FileCounter {
+/// Watches a growing output file (rsyslog's). While the file grows only its
+/// size is looked at, which costs next to nothing; once it has stayed the same
+/// size for a moment its lines are counted, and if they are all there the
+/// receiver was done when the file first reached that size.
+struct FileWatcher {
     path: String,
-    file: Option<std::fs::File>,
-    lines: u64,
-    buf: Vec<u8>,
+    size: u64,
+    changed: Instant,
+    counted_size: Option<u64>,
 }
 
-impl FileCounter {
-    fn poll(&mut self) -> u64 {
-        if self.file.is_none() {
-            self.file = std::fs::File::open(&self.path).ok();
-        }
-        if let Some(f) = &mut self.file {
-            loop {
-                match f.read(&mut self.buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => self.lines += self.buf[..n].iter().filter(|&&b| b == b'\n').count() as u64,
-                }
+impl FileWatcher {
+    fn new(path: String) -> FileWatcher {
+        FileWatcher { path, size: 0, changed: Instant::now(), counted_size: None }
+    }
+
+    fn size_now(&self) -> u64 {
+        std::fs::metadata(&self.path).map_or(0, |m| m.len())
+    }
+
+    fn count_lines(&self) -> u64 {
+        let Ok(mut f) = std::fs::File::open(&self.path) else { return 0 };
+        let mut buf = vec![0u8; 1 << 20];
+        let mut lines = 0;
+        loop {
+            match f.read(&mut buf) {
+                Ok(0) | Err(_) => return lines,
+                Ok(n) => lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64,
             }
         }
-        self.lines
+    }
+
+    /// The file's lines and when it reached its current size, once it has
+    /// been still for 300 ms (each size is counted once).
+    fn poll(&mut self) -> Option<(u64, Instant)> {
+        let size = self.size_now();
+        if size != self.size {
+            self.size = size;
+            self.changed = Instant::now();
+            return None;
+        }
+        if self.changed.elapsed() < Duration::from_millis(300) || self.counted_size == Some(size) {
+            return None;
+        }
+        self.counted_size = Some(size);
+        Some((self.count_lines(), self.changed))
     }
 }
 
@@ -864,10 +924,13 @@ fn main() {
 
     let addr = opts.addr.clone().unwrap();
     let mut waiter_metrics = opts.wait_metrics.clone();
-    let mut counter = opts.wait_file.clone().map(|path| FileCounter { path, file: None, lines: 0, buf: vec![0; 1 << 20] });
-    let baseline = match (&mut waiter_metrics, &mut counter) {
+    let mut watcher = opts.wait_file.clone().map(FileWatcher::new);
+    let baseline = match (&mut waiter_metrics, &mut watcher) {
         (Some(m), _) => stored_tcp(m).unwrap_or_else(|e| die(&format!("cannot read {m}/metrics: {e}"))),
-        (_, Some(c)) => c.poll(),
+        (_, Some(w)) => {
+            w.size = w.size_now();
+            w.count_lines()
+        }
         _ => 0,
     };
 
@@ -876,6 +939,9 @@ fn main() {
         .collect();
     let barrier = Arc::new(Barrier::new(k + 1));
     let cpu0 = self_cpu_seconds();
+    let server_cpu = || opts.pid.as_deref().map_or(f64::NAN, proc_cpu_seconds);
+    let (mut server_cpu_done, mut server_cpu_sealed) = (f64::NAN, f64::NAN);
+    let server_cpu0 = server_cpu();
     let (t0, send_seconds, progress) = std::thread::scope(|s| {
         let senders: Vec<_> = streams
             .iter()
@@ -899,11 +965,21 @@ fn main() {
         barrier.wait();
 
         let mut last_report = Instant::now();
-        let mut done_count;
+        let mut done_count = 0;
+        let mut done_at = None;
         loop {
-            done_count = match (&waiter_metrics, &mut counter) {
+            done_count = match (&waiter_metrics, &mut watcher) {
                 (Some(m), _) => stored_tcp(m).unwrap_or(0).saturating_sub(baseline),
-                (_, Some(c)) => c.poll().saturating_sub(baseline),
+                (_, Some(w)) => match w.poll() {
+                    Some((n, at)) => {
+                        let n = n.saturating_sub(baseline);
+                        if n >= lines {
+                            done_at = Some(at);
+                        }
+                        n
+                    }
+                    None => done_count,
+                },
                 _ => {
                     if senders.iter().all(|h| h.is_finished()) {
                         lines
@@ -919,12 +995,33 @@ fn main() {
                 break;
             }
             if last_report.elapsed() > Duration::from_secs(5) {
-                eprintln!("ingest-load: {:.0}s: {done_count}/{lines} done", t0.elapsed().as_secs_f64());
+                match &watcher {
+                    Some(w) => eprintln!("ingest-load: {:.0}s: {} MB written", t0.elapsed().as_secs_f64(), w.size / 1_000_000),
+                    None => eprintln!("ingest-load: {:.0}s: {done_count}/{lines} done", t0.elapsed().as_secs_f64()),
+                }
                 last_report = Instant::now();
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        let done_at = Instant::now();
+        let done_at = done_at.unwrap_or_else(Instant::now);
+        server_cpu_done = server_cpu();
+        // Then, if asked, until orderwatch has sealed all of it into chunks (no head events left).
+        let mut sealed_at = None;
+        if let (Some(m), true, true) = (&waiter_metrics, opts.wait_sealed, done_count >= lines) {
+            while t0.elapsed() < opts.timeout {
+                let head = metrics(m).ok().and_then(|body| {
+                    body.lines()
+                        .find(|l| l.starts_with("orderwatch_store_head_events "))
+                        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                });
+                if head == Some(0.0) {
+                    sealed_at = Some(Instant::now());
+                    server_cpu_sealed = server_cpu();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         let mut last_sent = t0;
         for h in senders {
             match h.join().unwrap() {
@@ -932,10 +1029,10 @@ fn main() {
                 Err(e) => die(&format!("sending failed: {e}")),
             }
         }
-        ((t0, done_at), (last_sent - t0).as_secs_f64(), done_count)
+        ((t0, done_at, sealed_at), (last_sent - t0).as_secs_f64(), done_count)
     });
     let cpu1 = self_cpu_seconds();
-    let (t0, done_at) = t0;
+    let (t0, done_at, sealed_at) = t0;
     let seconds = (done_at - t0).as_secs_f64();
 
     println!("lines={lines}");
@@ -951,6 +1048,22 @@ fn main() {
     println!("lines_per_sec={:.0}", lines as f64 / seconds);
     println!("msg_mb_per_sec={:.2}", msg_bytes as f64 / seconds / 1e6);
     println!("client_cpu_seconds={:.2}", cpu1 - cpu0);
+    if opts.pid.is_some() {
+        println!("server_cpu_seconds={:.2}", server_cpu_done - server_cpu0);
+        println!("server_cpu_us_per_line={:.2}", (server_cpu_done - server_cpu0) / lines as f64 * 1e6);
+    }
+    if let Some(at) = sealed_at {
+        let sealed = (at - t0).as_secs_f64();
+        println!("sealed_seconds={sealed:.3}");
+        println!("sealed_lines_per_sec={:.0}", lines as f64 / sealed);
+        if opts.pid.is_some() {
+            println!("server_cpu_seconds_sealed={:.2}", server_cpu_sealed - server_cpu0);
+            println!("server_cpu_us_per_line_sealed={:.2}", (server_cpu_sealed - server_cpu0) / lines as f64 * 1e6);
+        }
+    } else if opts.wait_sealed {
+        eprintln!("ingest-load: the head was not sealed within the timeout");
+        std::process::exit(3);
+    }
     if progress < lines {
         eprintln!("ingest-load: timed out after {seconds:.0}s with {progress}/{lines} lines done");
         std::process::exit(3);
