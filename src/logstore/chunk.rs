@@ -30,7 +30,10 @@ use crate::logstore::codec;
 
 pub const MAGIC: &[u8; 8] = b"OWCHUNK1";
 pub const HEADER_LEN: usize = 68;
-const ZSTD_LEVEL: i32 = 3;
+/// Level 1, not the usual 3: on column-laid access logs it compresses as well or
+/// better (35.6 against 37.1 bytes a line in `scripts/bench-ingest`) and costs the
+/// sealer much less CPU, which is the larger share of ingest CPU.
+const ZSTD_LEVEL: i32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChunkMeta {
