@@ -200,44 +200,39 @@ async fn read_stream<S: AsyncRead + AsyncWrite + Unpin>(
     let mut frames = FramedRead::with_capacity(stream, SyslogFramer::new(ctx.max_line_bytes), 64 * 1024);
     let mut in_flight: VecDeque<Pending> = VecDeque::new();
     let reason = loop {
-        let first = tokio::select! {
+        tokio::select! {
+            biased;
             _ = shutdown.cancelled() => {
-                // Hand over what was already received before going.
-                let rest = ready_frames(&mut frames, None);
-                if !rest.is_empty() {
-                    let batch = to_events(&ctx, rest, &ip, kind);
-                    if let Ok(p) = submit(&ctx, batch, kind, &shutdown).await {
-                        in_flight.push_back(p);
-                    }
-                }
+                drain_on_shutdown(&mut frames, &ctx, &ip, kind, &mut in_flight, &shutdown).await;
                 break "shutdown";
             }
-            r = tokio::time::timeout(ctx.idle_timeout, frames.next()) => r,
-        };
-        let first = match first {
-            Err(_) => break "idle_timeout",
-            Ok(None) => break "closed_by_peer",
-            Ok(Some(Err(e))) => {
-                tracing::info!(peer = %peer, error = %e, listener = kind.as_str(), "closing a syslog connection");
-                break "framing_error";
+            // Acknowledgements are taken as they come, not only when reading more,
+            // so a batch the disk refused is retried at once, and nothing more is
+            // read from this connection until it is stored.
+            ack = async { in_flight.front_mut().unwrap().await }, if !in_flight.is_empty() => {
+                in_flight.pop_front();
+                if let Err(r) = ack
+                    && retry(&ctx, r, kind, &shutdown).await.is_err()
+                {
+                    break "store_closed";
+                }
             }
-            Ok(Some(Ok(frame))) => frame,
-        };
-        let batch = to_events(&ctx, ready_frames(&mut frames, Some(first)), &ip, kind);
-        let mut store_gone = false;
-        while in_flight.len() >= IN_FLIGHT {
-            let oldest = in_flight.pop_front().unwrap();
-            if settle(&ctx, oldest, kind, &shutdown).await.is_err() {
-                store_gone = true;
-                break;
+            next = tokio::time::timeout(ctx.idle_timeout, frames.next()), if in_flight.len() < IN_FLIGHT => {
+                let first = match next {
+                    Err(_) => break "idle_timeout",
+                    Ok(None) => break "closed_by_peer",
+                    Ok(Some(Err(e))) => {
+                        tracing::info!(peer = %peer, error = %e, listener = kind.as_str(), "closing a syslog connection");
+                        break "framing_error";
+                    }
+                    Ok(Some(Ok(frame))) => frame,
+                };
+                let batch = to_events(&ctx, ready_frames(&mut frames, Some(first)), &ip, kind);
+                match submit(&ctx, batch, kind, &shutdown).await {
+                    Ok(p) => in_flight.push_back(p),
+                    Err(()) => break "store_closed",
+                }
             }
-        }
-        if store_gone {
-            break "store_closed";
-        }
-        match submit(&ctx, batch, kind, &shutdown).await {
-            Ok(p) => in_flight.push_back(p),
-            Err(()) => break "store_closed",
         }
     };
     for p in in_flight {
@@ -245,6 +240,37 @@ async fn read_stream<S: AsyncRead + AsyncWrite + Unpin>(
     }
     telemetry::connection_closed(kind, reason);
     tracing::debug!(peer = %peer, listener = kind.as_str(), reason, "syslog connection closed");
+}
+
+/// On shutdown, hands over every frame the peer had already sent: what is in
+/// the read buffer and in the socket, until it runs dry (bounded in time, so a
+/// peer that keeps sending cannot hold the shutdown).
+async fn drain_on_shutdown<S: AsyncRead + Unpin>(
+    frames: &mut FramedRead<S, SyslogFramer>,
+    ctx: &IngestContext,
+    ip: &Text,
+    kind: Listener,
+    in_flight: &mut VecDeque<Pending>,
+    shutdown: &CancellationToken,
+) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let mut rest = ready_frames(frames, None);
+        if rest.is_empty() {
+            // Nothing buffered: wait briefly for bytes still on their way through the socket.
+            match tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + std::time::Duration::from_millis(50)), frames.next()).await {
+                Ok(Some(Ok(frame))) => rest = ready_frames(frames, Some(frame)),
+                _ => return,
+            }
+        }
+        let batch = to_events(ctx, rest, ip, kind);
+        if let Ok(p) = submit(ctx, batch, kind, shutdown).await {
+            in_flight.push_back(p);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return;
+        }
+    }
 }
 
 /// `first` (if any) and every frame already buffered, without waiting for more.

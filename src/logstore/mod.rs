@@ -88,7 +88,18 @@ impl Pending {
     }
 
     pub async fn wait(self) -> Result<Appended, Rejected> {
-        self.0.await.unwrap_or(Err(Rejected { error: StoreError::Closed, events: Vec::new() }))
+        self.await
+    }
+}
+
+/// Polling a `Pending` by reference lets a caller wait for it inside `select!`
+/// while doing other work, without giving it up.
+impl std::future::Future for Pending {
+    type Output = Result<Appended, Rejected>;
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|r| r.unwrap_or(Err(Rejected { error: StoreError::Closed, events: Vec::new() })))
     }
 }
 
@@ -172,7 +183,10 @@ impl LogStore {
             move |source| OpenError::Dir { path, source }
         };
 
-        let chunks = reconcile_chunks(&chunk_dir, &db).await?;
+        let (chunks, uncatalogued) = reconcile_chunks(&chunk_dir, &db).await?;
+        if !uncatalogued.is_empty() {
+            spawn_catalog_retry(db.clone(), uncatalogued);
+        }
         let max_sealed = chunks.iter().map(|c| c.max_id).max().unwrap_or(0);
 
         // Replay the WAL: every segment not yet sealed goes back into the head and is sealed again.
@@ -367,14 +381,34 @@ impl LogStore {
 pub mod search;
 pub use search::{SearchRequest, SearchResult};
 
+/// Records chunks the catalog missed once the database can be written again
+/// (a full disk at start-up must not keep the store from serving them).
+fn spawn_catalog_retry(db: Db, mut pending: Vec<ChunkMeta>) {
+    tokio::spawn(async move {
+        while !pending.is_empty() {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let mut still = Vec::new();
+            for meta in pending {
+                if db.insert_chunk(&meta, now_micros()).await.is_err() {
+                    still.push(meta);
+                }
+            }
+            pending = still;
+        }
+        tracing::info!("the chunk catalog is complete again");
+    });
+}
+
 /// Brings the chunk catalog in the database in line with the chunk files on disk.
-async fn reconcile_chunks(dir: &Path, db: &Db) -> Result<Vec<ChunkMeta>, OpenError> {
+/// Returns the chunks to serve, and those of them the catalog could not record yet.
+async fn reconcile_chunks(dir: &Path, db: &Db) -> Result<(Vec<ChunkMeta>, Vec<ChunkMeta>), OpenError> {
     let dir_err = |source| OpenError::Dir { path: dir.to_owned(), source };
     for tmp in list(dir, ".tmp").map_err(dir_err)? {
         // A chunk half-written when the process died; its WAL segment is still there.
         let _ = std::fs::remove_file(tmp);
     }
     let mut rows = db.chunks().await?;
+    let mut uncatalogued = Vec::new();
     let files = list(dir, ".owc").map_err(dir_err)?;
     let known: std::collections::HashSet<String> = rows.iter().map(|r| r.file_name.clone()).collect();
     for path in &files {
@@ -385,8 +419,15 @@ async fn reconcile_chunks(dir: &Path, db: &Db) -> Result<Vec<ChunkMeta>, OpenErr
         // Written and renamed, but the process died before the catalog row.
         match chunk::read_meta(path) {
             Ok(meta) => {
-                db.insert_chunk(&meta, now_micros()).await?;
-                tracing::info!(chunk = %name, "recovered a sealed chunk missing from the catalog");
+                match db.insert_chunk(&meta, now_micros()).await {
+                    Ok(()) => tracing::info!(chunk = %name, "recovered a sealed chunk missing from the catalog"),
+                    Err(e) => {
+                        // Its own header is enough to serve it; the row follows when the disk has room.
+                        tracing::warn!(chunk = %name, error = %e,
+                            "cannot record a recovered chunk in the catalog (is the data disk full?); serving it anyway, retrying");
+                        uncatalogued.push(meta.clone());
+                    }
+                }
                 rows.push(meta);
             }
             Err(e) => {
@@ -405,11 +446,14 @@ async fn reconcile_chunks(dir: &Path, db: &Db) -> Result<Vec<ChunkMeta>, OpenErr
             kept.push(r);
         } else {
             tracing::error!(chunk = %r.file_name, "a catalogued chunk file is missing; removing it from the catalog");
-            db.delete_chunk(&r.file_name).await?;
+            if let Err(e) = db.delete_chunk(&r.file_name).await {
+                // Harmless to leave: the next start tries again.
+                tracing::warn!(chunk = %r.file_name, error = %e, "could not remove the catalog row yet");
+            }
         }
     }
     kept.sort_by_key(|c| c.min_id);
-    Ok(kept)
+    Ok((kept, uncatalogued))
 }
 
 /// Files in `dir` ending in `suffix`, sorted by name.
