@@ -22,7 +22,7 @@
 //! [store]
 //! retention_age = "30d"
 //! retention_bytes = "20GiB"
-//! seal_bytes = "12MiB"
+//! seal_bytes = "8MiB"
 //! seal_interval = "10m"
 //! ```
 
@@ -116,7 +116,7 @@ impl Default for StoreConfig {
         StoreConfig {
             retention_age: "30d".into(),
             retention_bytes: "20GiB".into(),
-            seal_bytes: "12MiB".into(),
+            seal_bytes: "8MiB".into(),
             seal_interval: "10m".into(),
         }
     }

@@ -32,58 +32,58 @@ impl LineParser {
         let raw = trim_line_end(raw);
         let received = jiff::Timestamp::from_microsecond(received_at).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
         let ip_zone = self.zone_for(source_ip);
-        let mut f = syslog::parse(&raw, received, ip_zone.unwrap_or(&self.default_zone));
-        // A zone configured for the hostname the line names wins over the default.
-        if ip_zone.is_none()
-            && let Some(host_zone) = f.hostname.as_deref().and_then(|h| self.zone_for(h))
-        {
-            f = syslog::parse(&raw, received, host_zone);
-        }
+        let zone = ip_zone.unwrap_or(&self.default_zone);
+        // The usual case, a UTF-8 line: its fields are slices of it, not copies.
+        let (f, invalid_utf8) = match Text::try_from(raw.clone()) {
+            Ok(line) => {
+                let mut f = syslog::parse_shared(&line, received, zone);
+                // A zone configured for the hostname the line names wins over the default.
+                if ip_zone.is_none()
+                    && let Some(host_zone) = f.hostname.as_deref().and_then(|h| self.zone_for(h))
+                {
+                    f = syslog::parse_shared(&line, received, host_zone);
+                }
+                (f, false)
+            }
+            Err(_) => {
+                let mut f = syslog::parse(&raw, received, zone);
+                if ip_zone.is_none()
+                    && let Some(host_zone) = f.hostname.as_deref().and_then(|h| self.zone_for(h))
+                {
+                    f = syslog::parse(&raw, received, host_zone);
+                }
+                let shared = syslog::SharedFields {
+                    generated_at: f.generated_at,
+                    hostname: f.hostname.map(Text::from),
+                    program: Text::from(f.program),
+                    severity: f.severity,
+                    facility: f.facility,
+                    message: Text::from(f.message),
+                };
+                (shared, true)
+            }
+        };
         let mut flags = 0;
         if truncated {
             flags |= FLAG_TRUNCATED;
         }
-        // The header fields and the message are almost always pieces of a valid
-        // UTF-8 raw line: share its bytes instead of keeping copies in memory.
-        let text = Text::try_from(raw.clone()).ok();
-        if text.is_none() {
+        if invalid_utf8 {
             flags |= FLAG_INVALID_UTF8;
         }
-        let share = |s: String| -> Text {
-            if let Some(t) = &text
-                && let Some(piece) = find_piece(t, &s)
-            {
-                return piece;
-            }
-            Text::from(s)
-        };
         LogEvent {
             id: 0,
             received_at,
             generated_at: f.generated_at.map_or(received_at, |t| t.as_microsecond()),
-            source_name: f.hostname.map_or_else(|| source_ip.clone(), share),
+            source_name: f.hostname.unwrap_or_else(|| source_ip.clone()),
             source_ip: source_ip.clone(),
-            program: share(f.program),
+            program: f.program,
             severity: f.severity,
             facility: f.facility,
-            message: share(f.message),
+            message: f.message,
             raw,
             flags,
         }
     }
-}
-
-/// `piece` as a slice of `line` (its last occurrence for a suffix, else its first).
-fn find_piece(line: &Text, piece: &str) -> Option<Text> {
-    if piece.is_empty() {
-        return Some(Text::new());
-    }
-    let start = if line.ends_with(piece) {
-        line.len() - piece.len()
-    } else {
-        memchr::memmem::find(line.as_bytes(), piece.as_bytes())?
-    };
-    Some(line.slice_ref(&line[start..start + piece.len()]))
 }
 
 /// Drops a trailing LF, CR LF or NUL: framing, not content.
@@ -96,4 +96,57 @@ fn trim_line_end(mut raw: Bytes) -> Bytes {
         }
     }
     raw
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn agree(line: &str) {
+        let at = jiff::Timestamp::from_second(1_529_763_461).unwrap();
+        let zone = jiff::tz::TimeZone::get("Europe/Volgograd").unwrap();
+        let owned = syslog::parse(line.as_bytes(), at, &zone);
+        let shared = syslog::parse_shared(&Text::from(line), at, &zone);
+        assert_eq!(owned.generated_at, shared.generated_at);
+        assert_eq!(owned.hostname.as_deref(), shared.hostname.as_deref());
+        assert_eq!(owned.program, &*shared.program);
+        assert_eq!((owned.severity, owned.facility), (shared.severity, shared.facility));
+        assert_eq!(owned.message, &*shared.message);
+    }
+
+    #[test]
+    fn shared_reading_equals_owned_reading_on_the_fixture() {
+        for line in include_str!("../../testdata/uwsgi-syslog.log").lines() {
+            agree(line);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn shared_reading_equals_owned_reading(line in "(<[0-9]{1,3}>)?(1 )?[ -~]{0,80}") {
+            agree(&line);
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_is_flagged_and_read_lossily() {
+        let p = LineParser::new(jiff::tz::TimeZone::UTC, vec![]);
+        let ev = p.event(Bytes::from_static(b"<13>Jun 23 17:17:41 host prog: caf\xe9\n"), false, 0, &Text::from("1.2.3.4"));
+        assert!(ev.invalid_utf8());
+        assert_eq!((&*ev.source_name, &*ev.program, &*ev.message), ("host", "prog", "caf\u{fffd}"));
+        assert_eq!(&ev.raw[..], b"<13>Jun 23 17:17:41 host prog: caf\xe9");
+    }
+
+    #[test]
+    fn zone_by_hostname_applies_when_the_ip_has_none() {
+        let moscow = jiff::tz::TimeZone::get("Europe/Moscow").unwrap();
+        let p = LineParser::new(jiff::tz::TimeZone::UTC, vec![("web-1".into(), moscow)]);
+        let received = jiff::Timestamp::from_second(1_529_763_461).unwrap().as_microsecond();
+        let ev = p.event(Bytes::from_static(b"<13>Jun 23 17:17:41 web-1 app: x"), false, received, &Text::from("10.0.0.1"));
+        // 17:17:41 in Moscow (UTC+3) is 14:17:41 UTC.
+        assert_eq!(ev.generated_at, 1_529_763_461_000_000);
+        let other = p.event(Bytes::from_static(b"<13>Jun 23 17:17:41 web-2 app: x"), false, received, &Text::from("10.0.0.2"));
+        assert_eq!(other.generated_at, 1_529_763_461_000_000 + 3 * 3_600_000_000);
+    }
 }

@@ -24,6 +24,8 @@
 
 use std::borrow::Cow;
 
+use crate::event::Text;
+
 use chrono::{DateTime, FixedOffset};
 use jiff::civil;
 use jiff::tz::TimeZone;
@@ -81,13 +83,60 @@ pub fn parse(raw: &[u8], received_at: Timestamp, zone: &TimeZone) -> SyslogField
         Ok(text) => Cow::Borrowed(text),
         Err(_) => String::from_utf8_lossy(raw),
     };
-    let line: &str = &text;
+    let r = read(&text, received_at, zone);
+    SyslogFields {
+        generated_at: r.generated_at,
+        hostname: r.hostname.map(str::to_owned),
+        program: r.program.to_owned(),
+        severity: r.severity,
+        facility: r.facility,
+        message: r.message.to_owned(),
+    }
+}
 
+/// `parse` for a line already known to be UTF-8 (and without its frame
+/// terminators), giving its fields as slices of it: nothing is copied, which is
+/// what the ingest path wants for every line.
+pub fn parse_shared(line: &Text, received_at: Timestamp, zone: &TimeZone) -> SharedFields {
+    let r = read(line, received_at, zone);
+    SharedFields {
+        generated_at: r.generated_at,
+        hostname: r.hostname.map(|h| line.slice_ref(h)),
+        program: line.slice_ref(r.program),
+        severity: r.severity,
+        facility: r.facility,
+        message: line.slice_ref(r.message),
+    }
+}
+
+/// `SyslogFields` as slices of the line (see `parse_shared`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedFields {
+    pub generated_at: Option<jiff::Timestamp>,
+    pub hostname: Option<Text>,
+    pub program: Text,
+    pub severity: Option<u8>,
+    pub facility: Option<u8>,
+    pub message: Text,
+}
+
+/// The reading itself, borrowing from the line.
+struct Read<'a> {
+    generated_at: Option<Timestamp>,
+    hostname: Option<&'a str>,
+    program: &'a str,
+    severity: Option<u8>,
+    facility: Option<u8>,
+    message: &'a str,
+}
+
+fn read<'a>(line: &'a str, received_at: Timestamp, zone: &TimeZone) -> Read<'a> {
     let Some((pri, after_pri)) = read_pri(line.as_bytes()) else {
-        return SyslogFields::bare(line);
+        // A line that is not syslog: all of it is the message.
+        return Read { generated_at: None, hostname: None, program: "", severity: None, facility: None, message: line };
     };
-    let severity = pri & 0x7;
-    let facility = pri >> 3;
+    let severity = Some(pri & 0x7);
+    let facility = Some(pri >> 3);
 
     // An RFC 5424 header puts a VERSION (digits, then a blank) right after
     // the PRI; nothing in an RFC 3164 header can start that way.
@@ -98,36 +147,15 @@ pub fn parse(raw: &[u8], received_at: Timestamp, zone: &TimeZone) -> SyslogField
     };
 
     match fields {
-        Some(header) => SyslogFields {
+        Some(header) => Read {
             generated_at: header.generated_at,
-            hostname: header.hostname.map(str::to_owned),
-            program: header.program.to_owned(),
-            severity: Some(severity),
-            facility: Some(facility),
-            message: line[header.message_start..].to_owned(),
+            hostname: header.hostname,
+            program: header.program,
+            severity,
+            facility,
+            message: &line[header.message_start..],
         },
-        None => SyslogFields {
-            generated_at: None,
-            hostname: None,
-            program: String::new(),
-            severity: Some(severity),
-            facility: Some(facility),
-            message: line[after_pri..].to_owned(),
-        },
-    }
-}
-
-impl SyslogFields {
-    /// A line that is not syslog: all of it is the message.
-    fn bare(line: &str) -> Self {
-        SyslogFields {
-            generated_at: None,
-            hostname: None,
-            program: String::new(),
-            severity: None,
-            facility: None,
-            message: line.to_owned(),
-        }
+        None => Read { generated_at: None, hostname: None, program: "", severity, facility, message: &line[after_pri..] },
     }
 }
 
