@@ -187,7 +187,7 @@ pub async fn run_stream_listener(
 }
 
 /// How many batches one connection may have waiting for fsync at once.
-const IN_FLIGHT: usize = 4;
+const IN_FLIGHT: usize = 8;
 
 async fn read_stream<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,

@@ -249,13 +249,23 @@ fn put_dictionary(out: &mut Vec<u8>, events: &[impl AsRef<LogEvent>], field: imp
     let mut index: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
     let mut values: Vec<&str> = Vec::new();
     let mut ids = Vec::with_capacity(events.len());
+    // Consecutive lines nearly always repeat the previous value: compare with it
+    // before hashing.
+    let mut last: Option<(&str, u64)> = None;
     for e in events {
         let v: &str = field(e.as_ref());
-        let next = values.len() as u64;
-        let id = *index.entry(v).or_insert_with(|| {
-            values.push(v);
-            next
-        });
+        let id = match last {
+            Some((lv, id)) if lv == v => id,
+            _ => {
+                let next = values.len() as u64;
+                let id = *index.entry(v).or_insert_with(|| {
+                    values.push(v);
+                    next
+                });
+                last = Some((v, id));
+                id
+            }
+        };
         ids.push(id);
     }
     put_uvarint(out, values.len() as u64);
