@@ -147,7 +147,7 @@ impl Client {
             let msg = body.get("error").and_then(|e| e.as_str()).unwrap_or("no message");
             bail!("the server refused the search ({status}): {msg}");
         }
-        Ok(resp.json().await.context("the server's answer is not the search JSON")?)
+        resp.json().await.context("the server's answer is not the search JSON")
     }
 }
 

@@ -165,7 +165,12 @@ impl Server {
             tracing::warn!("some syslog connections did not finish within 10 s");
         }
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.http_task).await;
-        self.store.shutdown().await;
+        // Everything acknowledged is already fsynced in the WAL; this waits for
+        // what is queued. Bounded, because a writer held up by a sealer that
+        // retries on a full disk must not keep the process from stopping.
+        if tokio::time::timeout(std::time::Duration::from_secs(30), self.store.shutdown()).await.is_err() {
+            tracing::warn!("the log store did not stop within 30 s (is the disk full?); exiting, the WAL is replayed at the next start");
+        }
         self.db.close().await;
     }
 

@@ -31,7 +31,7 @@ async fn open(dir: &Path, o: StoreOptions) -> LogStore {
 }
 
 fn line(i: usize) -> LogEvent {
-    let msg = format!("[pid: 1|app: 0|req: {i}/{i}] 10.0.0.{} () {{46 vars in 981 bytes}} [Sat Jun 23 17:17:41 2018] POST /api/v1/orders/ => generated 99 bytes in 2 msecs (HTTP/2.0 {}) 8 headers in 295 bytes (1 switches on core 0)", i % 250, if i % 7 == 0 { 429 } else { 201 });
+    let msg = format!("[pid: 1|app: 0|req: {i}/{i}] 10.0.0.{} () {{46 vars in 981 bytes}} [Sat Jun 23 17:17:41 2018] POST /api/v1/orders/ => generated 99 bytes in 2 msecs (HTTP/2.0 {}) 8 headers in 295 bytes (1 switches on core 0)", i % 250, if i.is_multiple_of(7) { 429 } else { 201 });
     let raw = format!("<30>Jun 23 17:17:41 web website-backend: {msg}");
     LogEvent {
         id: 0,

@@ -110,6 +110,9 @@ pub struct Appended {
     pub last_id: u64,
 }
 
+/// Where the writer answers an append.
+type Ack = oneshot::Sender<Result<Appended, Rejected>>;
+
 impl Job {
     fn into_events(self) -> Vec<LogEvent> {
         match self {
@@ -123,7 +126,7 @@ enum Job {
     Append {
         events: Vec<LogEvent>,
         listener: Listener,
-        ack: Option<oneshot::Sender<Result<Appended, Rejected>>>,
+        ack: Option<Ack>,
     },
     /// Seal the active segment if it is old enough.
     Tick,
@@ -470,7 +473,7 @@ fn list(dir: &Path, suffix: &str) -> std::io::Result<Vec<PathBuf>> {
 /// The jobs one turn of the writer takes from its queue.
 #[derive(Default)]
 struct Group {
-    jobs: Vec<(Vec<LogEvent>, Listener, Option<oneshot::Sender<Result<Appended, Rejected>>>)>,
+    jobs: Vec<(Vec<LogEvent>, Listener, Option<Ack>)>,
     n: usize,
     tick: bool,
     seal_waiters: Vec<oneshot::Sender<()>>,

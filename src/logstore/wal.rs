@@ -50,11 +50,22 @@ pub struct Segment {
 }
 
 impl Segment {
+    /// Creates a new, empty segment named after `first_id`, or the next free
+    /// name after it (a leftover empty segment may hold that name when the clock
+    /// went back between two runs): segment names only order the files.
     pub fn create(dir: &Path, first_id: u64) -> std::io::Result<Segment> {
-        let path = dir.join(segment_name(first_id));
-        let file = OpenOptions::new().create_new(true).write(true).open(&path)?;
-        sync_dir(dir)?;
-        Ok(Segment { path, file, len: 0, events: 0, created: std::time::Instant::now() })
+        let mut id = first_id;
+        loop {
+            let path = dir.join(segment_name(id));
+            match OpenOptions::new().create_new(true).write(true).open(&path) {
+                Ok(file) => {
+                    sync_dir(dir)?;
+                    return Ok(Segment { path, file, len: 0, events: 0, created: std::time::Instant::now() });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && id < first_id + 1000 => id += 1,
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Writes encoded records. On failure (a full disk, say) the file is cut back
@@ -165,6 +176,15 @@ mod tests {
         seg.append(&buf, n).unwrap();
         seg.sync(0).unwrap();
         (seg.path.clone(), buf)
+    }
+
+    #[test]
+    fn a_taken_segment_name_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Segment::create(dir.path(), 7).unwrap();
+        let b = Segment::create(dir.path(), 7).unwrap();
+        assert_ne!(a.path, b.path);
+        assert!(b.path.ends_with(segment_name(8)));
     }
 
     #[test]
