@@ -34,7 +34,6 @@ struct Case {
 
 /// Sends one message with `logger` and checks every field of what arrives.
 fn check(server: &mut Server, c: &Case) {
-    let logger = require("logger");
     let tag = format!("shop-{}", nonce());
     let message = format!(
         "order {} reached the kitchen: {:?} {:?}",
@@ -42,38 +41,20 @@ fn check(server: &mut Server, c: &Case) {
         c.transport,
         c.format
     );
-    let mut cmd = Command::new(&logger);
-    let port = match c.transport {
-        Transport::Udp => {
-            cmd.arg("--udp");
-            server.udp.port()
-        }
-        Transport::Tcp => {
-            cmd.arg("--tcp");
-            server.tcp.port()
-        }
-        Transport::TcpOctetCount => {
-            cmd.args(["--tcp", "--octet-count"]);
-            server.tcp.port()
-        }
+    let (transport, port): (&[&str], u16) = match c.transport {
+        Transport::Udp => (&["--udp"], server.udp.port()),
+        Transport::Tcp => (&["--tcp"], server.tcp.port()),
+        Transport::TcpOctetCount => (&["--tcp", "--octet-count"], server.tcp.port()),
     };
-    cmd.arg(match c.format {
+    let format = match c.format {
         Format::Rfc3164 => "--rfc3164",
         Format::Rfc5424 => "--rfc5424",
-    });
-    cmd.args([
-        "-n",
-        "127.0.0.1",
-        "-P",
-        &port.to_string(),
-        "-t",
-        &tag,
-        "-p",
-        c.priority,
-        "--",
-        &message,
-    ]);
-    run(&mut cmd);
+    };
+    logger(
+        &[transport, &[format]].concat(),
+        port,
+        &["-t", &tag, "-p", c.priority, "--", &message],
+    );
 
     let ev = server.wait_one(&tag);
     let host = hostname();
@@ -249,20 +230,12 @@ fn logger_many_lines_on_one_connection_arrive_in_order() {
 /// `orderwatch search` prints `Mon DD HH:MM:SS source program: message`, newest first.
 #[test]
 fn cli_search_prints_logger_lines_newest_first() {
-    let logger = require("logger");
     let mut server = Server::start("");
     let tag = format!("cli-{}", nonce());
+    let port = server.tcp.port();
     for i in 0..3 {
-        run(Command::new(&logger)
-            .args([
-                "--tcp",
-                "--rfc3164",
-                "-n",
-                "127.0.0.1",
-                "-P",
-                &server.tcp.port().to_string(),
-            ])
-            .args(["-t", &tag, &format!("cli line {i}")]));
+        let msg = format!("cli line {i}");
+        logger(&["--tcp", "--rfc3164"], port, &["-t", &tag, &msg]);
         // One at a time, so the order of arrival is the order of sending.
         server.wait_for(&tag, i + 1, Duration::from_secs(10));
     }
@@ -331,7 +304,6 @@ fn cli_search_prints_logger_lines_newest_first() {
 /// `orderwatch tail` follows new lines live.
 #[test]
 fn cli_tail_follows_new_logger_lines() {
-    let logger = require("logger");
     let server = Server::start("");
     let tag = format!("tail-{}", nonce());
     let mut child = ChildGuard(
@@ -362,16 +334,7 @@ fn cli_tail_follows_new_logger_lines() {
     let mut seen = Vec::new();
     for i in 0..3 {
         let msg = format!("live line {i}");
-        run(Command::new(&logger).args([
-            "--udp",
-            "-n",
-            "127.0.0.1",
-            "-P",
-            &server.udp.port().to_string(),
-            "-t",
-            &tag,
-            &msg,
-        ]));
+        logger(&["--udp"], server.udp.port(), &["-t", &tag, &msg]);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             match rx.recv_timeout(Duration::from_millis(200)) {
@@ -421,7 +384,6 @@ fn assert_about_now(ev: &serde_json::Value) {
 /// "now" in their local time, and both must come out as now.
 #[test]
 fn rfc3164_times_are_read_in_the_senders_configured_zone() {
-    let logger = require("logger");
     let host = hostname();
     let short = host.split('.').next().unwrap().to_owned();
     let config = format!(
@@ -430,19 +392,8 @@ fn rfc3164_times_are_read_in_the_senders_configured_zone() {
     let mut server = Server::start(&config);
     let tag = format!("tz{}", nonce());
     // logger stamps its local time; a POSIX TZ string needs no tzdata: UTC+12, as Kamchatka.
-    run(Command::new(&logger)
-        .env("TZ", "<+12>-12")
-        .args([
-            "--tcp",
-            "--rfc3164",
-            "-n",
-            "127.0.0.1",
-            "-P",
-            &server.tcp.port().to_string(),
-            "-t",
-            &tag,
-        ])
-        .arg("stamped in Kamchatka"));
+    let extra = ["-t", &tag, "stamped in Kamchatka"];
+    run(logger_cmd(&["--tcp", "--rfc3164"], server.tcp.port(), &extra).env("TZ", "<+12>-12"));
     assert_about_now(&server.wait_one("stamped in Kamchatka"));
 
     let ny = jiff::Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::get("America/New_York").unwrap());
@@ -461,19 +412,9 @@ fn rfc3164_times_are_read_in_the_senders_configured_zone() {
 /// server generated in its data directory, while the server is running.
 #[test]
 fn cli_search_finds_the_token_in_the_data_directory() {
-    let logger = require("logger");
     let mut server = Server::start("");
     let tag = format!("clidata{}", nonce());
-    run(Command::new(&logger).args([
-        "--udp",
-        "-n",
-        "127.0.0.1",
-        "-P",
-        &server.udp.port().to_string(),
-        "-t",
-        &tag,
-        "found",
-    ]));
+    logger(&["--udp"], server.udp.port(), &["-t", &tag, "found"]);
     server.wait_one(&tag);
     let out = run(Command::new(bin())
         .env_remove("ORDERWATCH_API_TOKEN")

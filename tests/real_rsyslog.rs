@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -21,38 +20,20 @@ use common::*;
 /// header, so that one space is the sender's message as sent.
 fn relay_and_check(server: &mut Server, rsyslog: &Rsyslog, rfc5424_template: bool) {
     let lead = if rfc5424_template { " " } else { "" };
-    let logger = require("logger");
     let tag = format!("checkout{}", nonce());
-    let port = rsyslog.input.port().to_string();
+    let port = rsyslog.input.port();
     let m1 = format!("{tag} order 1001 placed");
     let m2 = format!("{tag} order 1002 refused: floor -1");
-    run(Command::new(&logger).args([
-        "--tcp",
-        "--rfc3164",
-        "-n",
-        "127.0.0.1",
-        "-P",
-        &port,
-        "-t",
-        &tag,
-        "-p",
-        "local3.warning",
-        &m1,
-    ]));
-    run(Command::new(&logger).args([
-        "--tcp",
-        "--rfc5424",
-        "-n",
-        "127.0.0.1",
-        "-P",
-        &port,
-        "-t",
-        &tag,
-        "--id=4242",
-        "-p",
-        "user.err",
-        &m2,
-    ]));
+    logger(
+        &["--tcp", "--rfc3164"],
+        port,
+        &["-t", &tag, "-p", "local3.warning", &m1],
+    );
+    logger(
+        &["--tcp", "--rfc5424"],
+        port,
+        &["-t", &tag, "--id=4242", "-p", "user.err", &m2],
+    );
     let m3 = format!("{tag} raw line from the web tier");
     send_tcp(
         rsyslog.input,
@@ -176,19 +157,9 @@ fn rsyslog_line_after_idle_disconnect_is_not_lost() {
         &omfwd_tcp(&server, "TCP_Framing=\"octet-counted\""),
         false,
     );
-    let logger = require("logger");
     let tag = format!("idle{}", nonce());
-    let port = rs.input.port().to_string();
-    run(Command::new(&logger).args([
-        "--tcp",
-        "-n",
-        "127.0.0.1",
-        "-P",
-        &port,
-        "-t",
-        &tag,
-        "before the pause",
-    ]));
+    let port = rs.input.port();
+    logger(&["--tcp"], port, &["-t", &tag, "before the pause"]);
     server.wait_for(&tag, 1, Duration::from_secs(10));
     // Wait until orderwatch has closed rsyslog's idle connection.
     server.wait_metrics("an idle_timeout close", Duration::from_secs(10), |m| {
@@ -199,16 +170,8 @@ fn rsyslog_line_after_idle_disconnect_is_not_lost() {
         ) >= 1.0
     });
     for i in 0..3 {
-        run(Command::new(&logger).args([
-            "--tcp",
-            "-n",
-            "127.0.0.1",
-            "-P",
-            &port,
-            "-t",
-            &tag,
-            &format!("after the pause {i}"),
-        ]));
+        let msg = format!("after the pause {i}");
+        logger(&["--tcp"], port, &["-t", &tag, &msg]);
     }
     let events = server.wait_for(&tag, 4, Duration::from_secs(20));
     let msgs: Vec<&str> = events

@@ -184,7 +184,7 @@ fn tls_openssl_s_client_octet_counted_messages_arrive() {
 #[test]
 fn tls_rsyslog_gtls_forwarding_arrives() {
     require_file("lmnsd_gtls.so", "rsyslog");
-    let logger = require("logger");
+    require("logger");
     let (mut server, pki) = tls_server("30s");
     let tls = server.tls.unwrap();
     // The CA is global in rsyslog; the TLS driver is chosen for this action only,
@@ -204,22 +204,12 @@ fn tls_rsyslog_gtls_forwarding_arrives() {
 
     let tag = format!("tlsrelay{}", nonce());
     for i in 0..5 {
-        run(Command::new(&logger)
-            .args([
-                "--tcp",
-                "--rfc3164",
-                "-n",
-                "127.0.0.1",
-                "-P",
-                &input.port().to_string(),
-            ])
-            .args([
-                "-t",
-                &tag,
-                "-p",
-                "local3.warning",
-                &format!("order {i} relayed over TLS"),
-            ]));
+        let msg = format!("order {i} relayed over TLS");
+        logger(
+            &["--tcp", "--rfc3164"],
+            input.port(),
+            &["-t", &tag, "-p", "local3.warning", &msg],
+        );
     }
     let events = server.wait_for(&tag, 5, Duration::from_secs(20));
     let host = hostname();

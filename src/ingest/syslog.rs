@@ -62,17 +62,12 @@ pub async fn run_udp(sock: UdpSocket, ctx: Arc<IngestContext>, shutdown: Cancell
     let mut buf = vec![0u8; 65_536];
     let mut peers = PeerCache(None);
     loop {
-        let (n, peer) = tokio::select! {
+        let first = tokio::select! {
             _ = shutdown.cancelled() => {
-                // Take what the kernel already holds before going.
-                let mut batch = Vec::new();
-                while batch.len() < 65_536 {
-                    let Ok((n, peer)) = sock.try_recv_from(&mut buf) else { break };
-                    let (line, cut) = cap_line(bytes::Bytes::copy_from_slice(&buf[..n]), ctx.max_line_bytes);
-                    batch.push(ctx.parser.event(line, cut, now_micros(), &peers.get(peer)));
-                }
+                // Take what the kernel already holds before going, and wait for it to be stored.
+                let first = sock.try_recv_from(&mut buf).ok();
+                let batch = take_datagrams(&sock, &mut buf, &mut peers, &ctx, first, 65_536);
                 if !batch.is_empty() {
-                    telemetry::lines_received(Listener::Udp, batch.len() as u64, 0);
                     let _ = ctx.store.append(batch, Listener::Udp).await;
                 }
                 return;
@@ -85,27 +80,8 @@ pub async fn run_udp(sock: UdpSocket, ctx: Arc<IngestContext>, shutdown: Cancell
                 }
             },
         };
-        let mut batch = Vec::with_capacity(64);
-        let mut bytes = 0u64;
-        let mut truncated = 0u64;
-        let mut push = |n: usize, peer: SocketAddr, buf: &[u8], batch: &mut Vec<LogEvent>| {
-            bytes += n as u64;
-            let (line, cut) = cap_line(bytes::Bytes::copy_from_slice(&buf[..n]), ctx.max_line_bytes);
-            truncated += u64::from(cut);
-            batch.push(ctx.parser.event(line, cut, now_micros(), &peers.get(peer)));
-        };
-        push(n, peer, &buf, &mut batch);
-        while batch.len() < BATCH {
-            match sock.try_recv_from(&mut buf) {
-                Ok((n, peer)) => push(n, peer, &buf, &mut batch),
-                Err(_) => break,
-            }
-        }
+        let batch = take_datagrams(&sock, &mut buf, &mut peers, &ctx, Some(first), BATCH);
         let count = batch.len() as u64;
-        telemetry::lines_received(Listener::Udp, count, bytes);
-        if truncated > 0 {
-            telemetry::lines_truncated(Listener::Udp, truncated);
-        }
         match ctx.store.try_append(batch, Listener::Udp) {
             Ok(()) => {}
             Err(StoreError::Busy) => telemetry::lines_rejected(Listener::Udp, "queue_full", count),
@@ -115,6 +91,37 @@ pub async fn run_udp(sock: UdpSocket, ctx: Arc<IngestContext>, shutdown: Cancell
             }
         }
     }
+}
+
+/// The datagram already in `buf` (`first`: its length and sender; none, none),
+/// then every one the socket holds right now, up to `max`, as events; counted
+/// as received.
+fn take_datagrams(
+    sock: &UdpSocket,
+    buf: &mut [u8],
+    peers: &mut PeerCache,
+    ctx: &IngestContext,
+    first: Option<(usize, SocketAddr)>,
+    max: usize,
+) -> Vec<LogEvent> {
+    let mut batch = Vec::new();
+    let (mut bytes, mut truncated) = (0u64, 0u64);
+    let mut next = first;
+    while let Some((n, peer)) = next {
+        bytes += n as u64;
+        let (line, cut) = cap_line(bytes::Bytes::copy_from_slice(&buf[..n]), ctx.max_line_bytes);
+        truncated += u64::from(cut);
+        batch.push(ctx.parser.event(line, cut, now_micros(), &peers.get(peer)));
+        if batch.len() >= max {
+            break;
+        }
+        next = sock.try_recv_from(buf).ok();
+    }
+    telemetry::lines_received(Listener::Udp, batch.len() as u64, bytes);
+    if truncated > 0 {
+        telemetry::lines_truncated(Listener::Udp, truncated);
+    }
+    batch
 }
 
 /// Loads a TLS server configuration from PEM files, with messages that say which file is wrong.

@@ -131,6 +131,22 @@ pub fn run(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `logger TRANSPORT... -n 127.0.0.1 -P PORT EXTRA...` (util-linux, Debian
+/// `bsdutils`), not yet run: for the callers that need more (an environment).
+pub fn logger_cmd(transport: &[&str], port: u16, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(require("logger"));
+    cmd.args(transport)
+        .args(["-n", "127.0.0.1", "-P", &port.to_string()])
+        .args(extra);
+    cmd
+}
+
+/// Runs `logger TRANSPORT... -n 127.0.0.1 -P PORT EXTRA...` to completion
+/// (panics if it fails), e.g. `logger(&["--tcp"], port, &["-t", tag, msg])`.
+pub fn logger(transport: &[&str], port: u16, extra: &[&str]) {
+    run(&mut logger_cmd(transport, port, extra));
+}
+
 /// A string unique to this call in this test run, for telling test lines apart.
 pub fn nonce() -> String {
     static N: AtomicU64 = AtomicU64::new(0);
