@@ -111,6 +111,8 @@ pub struct SearchArgs {
 struct SearchAnswer {
     events: Vec<serde_json::Value>,
     max_id: String,
+    #[serde(default)]
+    reached_record_limit: bool,
 }
 
 struct Client {
@@ -211,10 +213,16 @@ pub async fn tail(args: SearchArgs) -> anyhow::Result<()> {
     }
     let mut min_id = first.max_id;
     params.retain(|(k, _)| *k != "min_time" && *k != "max_time");
+    // Completeness over recency: the oldest lines after the last one seen, and
+    // at once again while a poll came back full, so a burst is never skipped.
+    params.push(("tail", "false".into()));
+    let mut more = false;
     loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        if !more {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
         }
         let mut p = params.clone();
         p.push(("min_id", min_id.clone()));
@@ -222,6 +230,7 @@ pub async fn tail(args: SearchArgs) -> anyhow::Result<()> {
         for ev in &answer.events {
             print_event(ev, args.json);
         }
+        more = answer.reached_record_limit;
         if answer.max_id != "0" {
             min_id = answer.max_id;
         }

@@ -136,6 +136,9 @@ fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { key, message: message.into() }
 }
 
+/// The largest `syslog.max_line_bytes` allowed.
+pub const MAX_LINE_BYTES: usize = 8 << 20;
+
 /// The configuration checked and turned into the types the program runs on.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -186,8 +189,11 @@ impl Config {
         for (sender, name) in &s.time_zones {
             zones.push((sender.clone(), zone("syslog.time_zones", name)?));
         }
-        if s.max_line_bytes < 64 {
-            return Err(invalid("syslog.max_line_bytes", "must be at least 64 bytes"));
+        // A WAL record holds the raw line and, for invalid UTF-8, a lossy copy
+        // up to three times as long: 8 MiB keeps every record far below the
+        // WAL's record limit.
+        if !(64..=MAX_LINE_BYTES).contains(&s.max_line_bytes) {
+            return Err(invalid("syslog.max_line_bytes", format!("must be from 64 to {MAX_LINE_BYTES} bytes")));
         }
         let http = listen_addr("http.listen", &self.http.listen)?
             .ok_or_else(|| invalid("http.listen", "the HTTP listener cannot be turned off"))?;
@@ -290,6 +296,7 @@ mod tests {
             ("[syslog]\ntime_zone = \"Mars/Olympus\"", "syslog.time_zone"),
             ("[store]\nretention_bytes = \"lots\"", "store.retention_bytes"),
             ("[store]\nseal_interval = \"soon\"", "store.seal_interval"),
+            ("[syslog]\nmax_line_bytes = 100000000", "syslog.max_line_bytes"),
         ];
         for (text, key) in cases {
             let cfg: Config = toml::from_str(text).unwrap();

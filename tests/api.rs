@@ -156,6 +156,20 @@ async fn gzip_bodies_are_read_and_bombs_refused() {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
 }
 
+/// A small gzip body of millions of short lines once took gigabytes of memory.
+#[tokio::test(flavor = "multi_thread")]
+async fn too_many_lines_in_one_post_are_refused_before_parsing() {
+    let h = harness(64 << 20).await;
+    let lines = "a\n".repeat(orderwatch::web::logs::MAX_LINES_PER_POST + 1);
+    let (status, body) = call(&h, post_logs(Some(INGEST), gzip(lines.as_bytes()), Some("gzip"))).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("split"));
+    let (_, found) = call(&h, search("")).await;
+    assert!(found["events"].as_array().unwrap().is_empty());
+    let ok = "a\n".repeat(1000);
+    assert_eq!(call(&h, post_logs(Some(INGEST), ok, None)).await.0, StatusCode::OK);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn long_lines_are_truncated_and_flagged_invalid_utf8_kept() {
     let h = harness_with(1 << 20, 200).await;

@@ -188,7 +188,7 @@ impl LogStore {
 
         let (chunks, uncatalogued) = reconcile_chunks(&chunk_dir, &db).await?;
         if !uncatalogued.is_empty() {
-            spawn_catalog_retry(db.clone(), uncatalogued);
+            spawn_catalog_retry(&tokio::runtime::Handle::current(), db.clone(), uncatalogued);
         }
         let max_sealed = chunks.iter().map(|c| c.max_id).max().unwrap_or(0);
 
@@ -386,8 +386,8 @@ pub use search::{SearchRequest, SearchResult};
 
 /// Records chunks the catalog missed once the database can be written again
 /// (a full disk at start-up must not keep the store from serving them).
-fn spawn_catalog_retry(db: Db, mut pending: Vec<ChunkMeta>) {
-    tokio::spawn(async move {
+fn spawn_catalog_retry(rt: &tokio::runtime::Handle, db: Db, mut pending: Vec<ChunkMeta>) {
+    rt.spawn(async move {
         while !pending.is_empty() {
             tokio::time::sleep(Duration::from_secs(5)).await;
             let mut still = Vec::new();
@@ -532,6 +532,10 @@ fn writer(
             }
             let durable_len = segment.len;
             let result = segment.append(&buf, n as u64).and_then(|()| segment.sync(durable_len));
+            if buf.capacity() > 64 << 20 {
+                // One huge group must not pin its buffer for the life of the process.
+                buf = Vec::with_capacity(1 << 20);
+            }
             match result {
                 Ok(()) => {
                     last_id = next - 1;
@@ -630,7 +634,14 @@ fn seal_one(inner: &Inner, job: &SealJob, rt: &tokio::runtime::Handle) -> anyhow
     if !batches.is_empty() {
         let events: Vec<&LogEvent> = batches.iter().flat_map(|b| b.iter()).collect();
         let meta = chunk::write(&inner.chunk_dir, &events)?;
-        rt.block_on(inner.db.insert_chunk(&meta, now_micros()))?;
+        // The chunk file is the data and carries its own header; a catalog that
+        // cannot be written right now (busy, full) must not hold up sealing and,
+        // through it, ingest. The row follows when the database takes it.
+        if let Err(e) = rt.block_on(inner.db.insert_chunk(&meta, now_micros())) {
+            telemetry::store_error("catalog_insert");
+            tracing::warn!(chunk = %meta.file_name, error = %e, "cannot record a sealed chunk in the catalog yet; serving it, retrying");
+            spawn_catalog_retry(rt, inner.db.clone(), vec![meta.clone()]);
+        }
         telemetry::chunk_sealed(u64::from(meta.count), meta.raw_len, meta.stored_bytes());
         tracing::debug!(chunk = %meta.file_name, events = meta.count, stored = meta.stored_bytes(), "sealed chunk");
         let mut st = inner.state.write().unwrap();

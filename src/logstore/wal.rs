@@ -78,8 +78,7 @@ impl Segment {
                 Ok(())
             }
             Err(e) => {
-                let _ = self.file.set_len(self.len);
-                let _ = self.file.seek(SeekFrom::Start(self.len));
+                self.cut_back(self.len);
                 Err(e)
             }
         }
@@ -89,12 +88,26 @@ impl Segment {
     /// cannot be trusted, so the segment is cut back to `durable_len`.
     pub fn sync(&mut self, durable_len: u64) -> std::io::Result<()> {
         if let Err(e) = self.file.sync_data() {
-            let _ = self.file.set_len(durable_len);
-            let _ = self.file.seek(SeekFrom::Start(durable_len));
+            self.cut_back(durable_len);
             self.len = durable_len;
             return Err(e);
         }
         Ok(())
+    }
+
+    /// Cuts the file back to `len` after a refused write, and makes the cut
+    /// durable: records that were refused must not come back after a crash
+    /// (the client retries them, and they would be stored twice).
+    fn cut_back(&mut self, len: u64) {
+        let cut = self
+            .file
+            .set_len(len)
+            .and_then(|()| self.file.seek(SeekFrom::Start(len)).map(|_| ()))
+            .and_then(|()| self.file.sync_all());
+        if let Err(e) = cut {
+            tracing::error!(segment = %self.path.display(), error = %e,
+                "could not cut a refused write from the WAL; it may reappear after a crash");
+        }
     }
 }
 
@@ -121,12 +134,19 @@ pub fn replay(path: &Path) -> std::io::Result<Replay> {
     }
     let cut_bytes = (buf.len() - pos) as u64;
     if cut_bytes > 0 {
+        // Best effort: a replayed segment is never appended to again, so
+        // neither the copy nor the cut is needed to serve it correctly, and a
+        // full disk must not keep the store from starting.
         let mut aside = path.as_os_str().to_owned();
         aside.push(format!(".corrupt-{pos}"));
-        std::fs::write(PathBuf::from(aside), &buf[pos..])?;
-        let f = OpenOptions::new().write(true).open(path)?;
-        f.set_len(pos as u64)?;
-        f.sync_all()?;
+        let kept = std::fs::write(PathBuf::from(aside), &buf[pos..]).and_then(|()| {
+            let f = OpenOptions::new().write(true).open(path)?;
+            f.set_len(pos as u64)?;
+            f.sync_all()
+        });
+        if let Err(e) = kept {
+            tracing::warn!(segment = %path.display(), error = %e, "could not set a torn WAL tail aside; it is ignored");
+        }
     }
     Ok(Replay { events, cut_bytes })
 }

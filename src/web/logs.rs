@@ -22,6 +22,14 @@ use crate::web::AppState;
 use crate::web::auth::Scope;
 use crate::web::error::ApiError;
 
+/// Most lines one post may carry.
+pub const MAX_LINES_PER_POST: usize = 100_000;
+
+/// Most bulk-ingest posts handled at once; more wait their turn. With the
+/// per-post line cap, this bounds the memory bulk ingest can hold.
+pub const MAX_CONCURRENT_POSTS: usize = 16;
+static POSTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_CONCURRENT_POSTS);
+
 #[derive(Deserialize)]
 struct Params {
     source_name: Option<String>,
@@ -30,6 +38,7 @@ struct Params {
 
 pub async fn ingest(State(st): State<Arc<AppState>>, req: Request) -> Result<Json<Value>, ApiError> {
     st.tokens.check(req.headers(), Scope::Ingest)?;
+    let _turn = POSTS.acquire().await.map_err(|e| ApiError::Internal(e.into()))?;
     let params: Params = axum::extract::Query::try_from_uri(req.uri())
         .map(|q| q.0)
         .map_err(|e| ApiError::BadRequest(format!("bad query string: {e}")))?;
@@ -60,8 +69,16 @@ pub async fn ingest(State(st): State<Arc<AppState>>, req: Request) -> Result<Jso
         }
     };
 
+    // Bound the work and memory one request can cause: a small gzip body can
+    // expand to millions of short lines.
+    let lines = memchr::memchr_iter(b'\n', &body).count() + usize::from(!body.ends_with(b"\n"));
+    if lines > MAX_LINES_PER_POST {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "the body holds {lines} lines, more than {MAX_LINES_PER_POST} in one post; split it into smaller posts"
+        )));
+    }
     let received_at = now_micros();
-    let mut events = Vec::new();
+    let mut events = Vec::with_capacity(lines);
     let (mut bytes, mut truncated) = (0u64, 0u64);
     for line in body.split(|b| *b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);

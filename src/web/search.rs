@@ -92,8 +92,15 @@ pub async fn search(
         .await
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("search task failed: {e}")))?;
     let events: Vec<EventView> = result.events.iter().map(|e| EventView::new(e, &st.display_zone)).collect();
-    // With nothing examined, a live tail continues from the newest id it could have seen.
-    let max_id = if result.max_id == 0 { min_id.unwrap_or(0).max(if max_id.is_none() { newest } else { 0 }) } else { result.max_id };
+    // With nothing examined, a live tail continues from the newest id it could
+    // have seen; unless the search ran out of time, when nothing may be skipped.
+    let max_id = if result.max_id != 0 {
+        result.max_id
+    } else if max_id.is_none() && !result.reached_time_limit {
+        min_id.unwrap_or(0).max(newest)
+    } else {
+        min_id.unwrap_or(0)
+    };
     Ok(Json(json!({
         "events": events,
         "min_id": result.min_id.to_string(),
