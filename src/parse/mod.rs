@@ -31,26 +31,27 @@ impl LineParser {
     pub fn event(&self, raw: Bytes, truncated: bool, received_at: i64, source_ip: &Text) -> LogEvent {
         let raw = trim_line_end(raw);
         let received = jiff::Timestamp::from_microsecond(received_at).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        // A zone configured for the sender's IP wins; else one configured for the
+        // hostname the line names (known only after a first reading); else the default.
         let ip_zone = self.zone_for(source_ip);
+        let host_zone = |hostname: Option<&str>| match ip_zone {
+            Some(_) => None,
+            None => hostname.and_then(|h| self.zone_for(h)),
+        };
         let zone = ip_zone.unwrap_or(&self.default_zone);
         // The usual case, a UTF-8 line: its fields are slices of it, not copies.
         let (f, invalid_utf8) = match Text::try_from(raw.clone()) {
             Ok(line) => {
-                let mut f = syslog::parse_shared(&line, received, zone);
-                // A zone configured for the hostname the line names wins over the default.
-                if ip_zone.is_none()
-                    && let Some(host_zone) = f.hostname.as_deref().and_then(|h| self.zone_for(h))
-                {
-                    f = syslog::parse_shared(&line, received, host_zone);
+                let f = syslog::parse_shared(&line, received, zone);
+                match host_zone(f.hostname.as_deref()) {
+                    Some(z) => (syslog::parse_shared(&line, received, z), false),
+                    None => (f, false),
                 }
-                (f, false)
             }
             Err(_) => {
                 let mut f = syslog::parse(&raw, received, zone);
-                if ip_zone.is_none()
-                    && let Some(host_zone) = f.hostname.as_deref().and_then(|h| self.zone_for(h))
-                {
-                    f = syslog::parse(&raw, received, host_zone);
+                if let Some(z) = host_zone(f.hostname.as_deref()) {
+                    f = syslog::parse(&raw, received, z);
                 }
                 let shared = syslog::SharedFields {
                     generated_at: f.generated_at,

@@ -57,7 +57,7 @@ pub async fn ingest(State(st): State<Arc<AppState>>, req: Request) -> Result<Jso
         .into_body()
         .collect()
         .await
-        .map_err(|e| too_large_or_bad(&e.to_string(), limit))?
+        .map_err(|e| too_large_or_bad(&e, limit))?
         .to_bytes();
     let body = match encoding.as_deref() {
         None | Some("identity") | Some("") => body,
@@ -121,12 +121,17 @@ pub async fn ingest(State(st): State<Arc<AppState>>, req: Request) -> Result<Jso
     })))
 }
 
-fn too_large_or_bad(msg: &str, limit: usize) -> ApiError {
-    if msg.contains("length limit") || msg.contains("too large") {
-        ApiError::PayloadTooLarge(format!("the body is larger than {limit} bytes; split it into smaller posts"))
-    } else {
-        ApiError::BadRequest(format!("could not read the request body: {msg}"))
+/// A body the size limit cut off is 413; anything else that broke the read is 400.
+/// The limit's own error type is looked for in the chain, not its wording.
+fn too_large_or_bad(e: &axum::Error, limit: usize) -> ApiError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return ApiError::PayloadTooLarge(format!("the body is larger than {limit} bytes; split it into smaller posts"));
+        }
+        cause = c.source();
     }
+    ApiError::BadRequest(format!("could not read the request body: {e}"))
 }
 
 /// Decompresses gzip, refusing to expand past `limit` (a compression bomb gets 413, not memory).
