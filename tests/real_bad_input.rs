@@ -321,7 +321,7 @@ fn udp_flood_is_accounted_for_and_the_server_survives() {
     .unwrap();
     assert!(sent >= 50_000, "only {sent} datagrams sent in 15 s");
 
-    let received = |m: &str| metric(m, "orderwatch_lines_received_total", &[("listener", "udp")]);
+    let received = |m: &str| received(m, "udp");
     let stored = |m: &str| metric(m, "orderwatch_lines_stored_total", &[("listener", "udp")]);
     let queue_full = |m: &str| {
         metric(

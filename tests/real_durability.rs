@@ -325,7 +325,7 @@ fn syslog_tcp_lines_refused_by_a_full_disk_are_stored_once_there_is_room() {
         "the store to refuse the TCP lines",
         Duration::from_secs(10),
         |m| {
-            metric(m, "orderwatch_lines_received_total", &[("listener", "tcp")]) >= 3.0
+            received(m, "tcp") >= 3.0
                 && wal_errors(m) >= errors_before + 1.0
         },
     );
@@ -694,8 +694,8 @@ fn sigterm_flushes_every_line_read_over_tcp_and_udp() {
         "10 000 TCP and 200 UDP lines read",
         Duration::from_secs(30),
         |m| {
-            metric(m, "orderwatch_lines_received_total", &[("listener", "tcp")]) >= 10_000.0
-                && metric(m, "orderwatch_lines_received_total", &[("listener", "udp")]) >= 200.0
+            received(m, "tcp") >= 10_000.0
+                && received(m, "udp") >= 200.0
         },
     );
     // Connections still open: shutdown must not wait for the peers to hang up.

@@ -125,49 +125,30 @@ fn cases(transport: Transport) -> Vec<Case> {
     ]
 }
 
-#[test]
-fn logger_udp_rfc3164_and_rfc5424() {
+/// Every case of `cases` over one transport arrives as sent, and is counted on its listener.
+fn logger_cases_arrive(transport: Transport, listener: &str) {
     let mut server = Server::start("");
-    for c in cases(Transport::Udp) {
+    for c in cases(transport) {
         check(&mut server, &c);
     }
     let m = server.metrics();
-    assert!(
-        metric(
-            &m,
-            "orderwatch_lines_received_total",
-            &[("listener", "udp")]
-        ) >= 5.0,
-        "{m}"
-    );
+    assert!(received(&m, listener) >= 5.0, "{m}");
     server.stop();
+}
+
+#[test]
+fn logger_udp_rfc3164_and_rfc5424() {
+    logger_cases_arrive(Transport::Udp, "udp");
 }
 
 #[test]
 fn logger_tcp_lf_framing_rfc3164_and_rfc5424() {
-    let mut server = Server::start("");
-    for c in cases(Transport::Tcp) {
-        check(&mut server, &c);
-    }
-    let m = server.metrics();
-    assert!(
-        metric(
-            &m,
-            "orderwatch_lines_received_total",
-            &[("listener", "tcp")]
-        ) >= 5.0,
-        "{m}"
-    );
-    server.stop();
+    logger_cases_arrive(Transport::Tcp, "tcp");
 }
 
 #[test]
 fn logger_tcp_octet_counting_rfc3164_and_rfc5424() {
-    let mut server = Server::start("");
-    for c in cases(Transport::TcpOctetCount) {
-        check(&mut server, &c);
-    }
-    server.stop();
+    logger_cases_arrive(Transport::TcpOctetCount, "tcp");
 }
 
 /// `logger` reads lines from stdin and sends each as its own message on one

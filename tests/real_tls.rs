@@ -168,14 +168,7 @@ fn tls_openssl_s_client_octet_counted_messages_arrive() {
     assert_eq!(e2["severity"], "Error", "{e2:#}");
     assert_eq!(e2["facility"], "Daemon", "{e2:#}");
     let m = server.metrics();
-    assert!(
-        metric(
-            &m,
-            "orderwatch_lines_received_total",
-            &[("listener", "tls")]
-        ) >= 2.0,
-        "{m}"
-    );
+    assert!(received(&m, "tls") >= 2.0, "{m}");
     server.stop();
 }
 
@@ -225,23 +218,8 @@ fn tls_rsyslog_gtls_forwarding_arrives() {
         assert_eq!(e["facility"], "Local3", "{e:#}");
     }
     let m = server.metrics();
-    assert!(
-        metric(
-            &m,
-            "orderwatch_lines_received_total",
-            &[("listener", "tls")]
-        ) >= 5.0,
-        "{m}"
-    );
-    assert_eq!(
-        metric(
-            &m,
-            "orderwatch_lines_received_total",
-            &[("listener", "tcp")]
-        ),
-        0.0,
-        "{m}"
-    );
+    assert!(received(&m, "tls") >= 5.0, "{m}");
+    assert_eq!(received(&m, "tcp"), 0.0, "{m}");
     rs.stop();
     server.stop();
 }

@@ -363,6 +363,11 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 
 /// The sum of every sample of `name` whose labels include all of `labels`
 /// (0 when there is none: a counter that was never incremented is not shown).
+/// `orderwatch_lines_received_total` of one listener in a metrics text.
+pub fn received(text: &str, listener: &str) -> f64 {
+    metric(text, "orderwatch_lines_received_total", &[("listener", listener)])
+}
+
 pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     let mut total = 0.0;
     for line in text.lines() {

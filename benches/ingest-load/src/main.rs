@@ -291,6 +291,13 @@ fn unix_of_local(year: i64, mon: usize, day: i64, h: i64, m: i64, s: i64) -> i64
 }
 
 /// RFC 3164 header time: `Jun 23 17:17:41`, day padded with a space.
+/// Starts a new RFC 3164 line in `out`: `<PRI>Mon DD HH:MM:SS`.
+fn start_line(out: &mut Vec<u8>, pri: u8, t: Tm) {
+    out.clear();
+    let _ = write!(out, "<{pri}>");
+    put_syslog_time(out, t);
+}
+
 fn put_syslog_time(out: &mut Vec<u8>, t: Tm) {
     let _ = write!(out, "{} {:>2} {:02}:{:02}:{:02}", MONTHS[t.mon], t.day, t.hour, t.min, t.sec);
 }
@@ -504,9 +511,7 @@ impl Host {
             let proto = if r.chance(0.75) { "HTTP/2.0" } else { "HTTP/1.1" };
             let referer = *r.pick(&REFERERS[..]);
             let ua = *r.pick(&USER_AGENTS[..]);
-            msg.clear();
-            msg.extend_from_slice(b"<30>");
-            put_syslog_time(&mut msg, local(now));
+            start_line(&mut msg, 30, local(now));
             msg.extend_from_slice(b" website-frontend nginx: ");
             let _ = write!(msg, "{ip} - - [");
             put_nginx_time(&mut msg, local(now));
@@ -541,9 +546,7 @@ impl Host {
             let header_bytes = headers * 34 + r.range(10, 40);
             let switches = if r.chance(0.01) { 0 } else { 1 };
             let core = if r.chance(0.8) { 0 } else { r.range(1, 3) };
-            msg.clear();
-            msg.extend_from_slice(b"<30>");
-            put_syslog_time(&mut msg, local(now));
+            start_line(&mut msg, 30, local(now));
             let _ = write!(
                 msg,
                 " {} website-backend: [pid: {}|app: 0|req: {}/{}] {} ({}) {{{} vars in {} bytes}} [",
@@ -562,9 +565,7 @@ impl Host {
             let ip = self.ips[r.skewed(self.ips.len() as u64) as usize].clone();
             let path = if r.chance(0.3) { "/api/v1/orders/".to_string() } else { format!("/api/v1/products/{}/", r.skewed(25_000) + 1) };
             let method = if path == "/api/v1/orders/" { "POST" } else { "GET" };
-            msg.clear();
-            msg.extend_from_slice(b"<27>");
-            put_syslog_time(&mut msg, local(now));
+            start_line(&mut msg, 27, local(now));
             let _ = write!(msg, " {} website-backend: ", self.name);
             put_ctime(&mut msg, local(now));
             let _ = write!(
@@ -572,9 +573,7 @@ impl Host {
                 " - uwsgi_response_write_body_do(): Broken pipe [core/writer.c line 341] during {method} {path} ({ip})"
             );
             emit(&msg, out);
-            msg.clear();
-            msg.extend_from_slice(b"<27>");
-            put_syslog_time(&mut msg, local(now));
+            start_line(&mut msg, 27, local(now));
             let _ = write!(msg, " {} website-backend: ", self.name);
             put_ctime(&mut msg, local(now));
             let _ = write!(
@@ -582,17 +581,13 @@ impl Host {
                 " - SIGPIPE: writing to a closed pipe/socket/fd (probably the client disconnected) on request {path} (ip {ip}) !!!"
             );
             emit(&msg, out);
-            msg.clear();
-            msg.extend_from_slice(b"<27>");
-            put_syslog_time(&mut msg, local(now));
+            start_line(&mut msg, 27, local(now));
             let _ = write!(msg, " {} website-backend: OSError: write error", self.name);
             emit(&msg, out);
         } else {
             // The application's own warnings.
             let r = &mut self.rng;
-            msg.clear();
-            msg.extend_from_slice(b"<28>");
-            put_syslog_time(&mut msg, local(now));
+            start_line(&mut msg, 28, local(now));
             let v = r.unit();
             if v < 0.6 {
                 let _ = write!(
