@@ -8,6 +8,7 @@ pub mod db;
 pub mod event;
 pub mod ingest;
 pub mod logstore;
+pub mod notify;
 pub mod parse;
 pub mod query;
 pub mod serve;

@@ -1,6 +1,7 @@
 //! orderwatch's own telemetry: typed internal events, each emitting its counter
 //! (and, where a person needs to know, its log line) from this one place.
-//! Counters end in `_total` and carry the listener (`udp`, `tcp`, `tls`, `http`).
+//! Counters end in `_total` and carry the listener (`udp`, `tcp`, `tls`, `http`)
+//! or, for notifications, the channel.
 //! `/metrics` renders them in the Prometheus text format.
 
 use std::sync::OnceLock;
@@ -75,6 +76,28 @@ pub fn chunk_sealed(events: u64, raw: u64, stored: u64) {
 
 pub fn store_error(kind: &'static str) {
     counter!("orderwatch_store_errors_total", "kind" => kind).increment(1);
+}
+
+/// A notification stored in the outbox (counted at insert, in the inserting transaction).
+pub fn notification_enqueued(channel: &str) {
+    counter!("orderwatch_notifications_enqueued_total", "channel" => channel.to_owned()).increment(1);
+}
+
+/// One delivery attempt and its outcome: `sent`, `retry` (transient failure,
+/// tried again later) or `failed` (permanent, or failing for too long).
+pub fn notification_attempt(channel: &str, outcome: &'static str) {
+    counter!("orderwatch_notification_attempts_total", "channel" => channel.to_owned(), "outcome" => outcome)
+        .increment(1);
+}
+
+/// Makes the notification counters of every channel visible at zero.
+pub fn register_notifications() {
+    for channel in crate::notify::CHANNELS {
+        counter!("orderwatch_notifications_enqueued_total", "channel" => channel).increment(0);
+        for outcome in ["sent", "retry", "failed"] {
+            counter!("orderwatch_notification_attempts_total", "channel" => channel, "outcome" => outcome).increment(0);
+        }
+    }
 }
 
 /// Makes the per-listener counters visible at zero from the start, so a

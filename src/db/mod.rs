@@ -8,6 +8,12 @@
 //! backend only). Adding PostgreSQL means a `Postgres` arm in `Backend`, its
 //! migrations in `migrations/postgres`, and running the same tests on both.
 
+mod notifications;
+
+pub use notifications::{
+    AttemptOutcome, AttemptRow, DueNotification, NotificationFilter, NotificationRow, RetryResult, insert_notifications,
+};
+
 use std::path::Path;
 use std::str::FromStr;
 
