@@ -50,6 +50,13 @@ pub struct ServeArgs {
     /// Syslog TLS listen address (needs syslog.tls_cert and syslog.tls_key in the config) [default: off].
     #[arg(long)]
     pub syslog_tls: Option<String>,
+    /// SMTP server for email notifications: smtp://user:pass@host:587 (STARTTLS required),
+    /// smtps://user:pass@host (TLS, port 465), smtp://127.0.0.1:25?tls=none (plain).
+    #[arg(long = "smtp", value_name = "URL", env = "ORDERWATCH_SMTP_URL", hide_env_values = true)]
+    pub smtp: Option<String>,
+    /// The From of notification emails, e.g. "orderwatch <alerts@shop.example>".
+    #[arg(long = "smtp-from", value_name = "ADDR", env = "ORDERWATCH_SMTP_FROM")]
+    pub smtp_from: Option<String>,
 }
 
 impl ServeArgs {
@@ -73,6 +80,12 @@ impl ServeArgs {
         }
         if let Some(v) = &self.syslog_tls {
             cfg.syslog.tls = v.clone();
+        }
+        if let Some(v) = &self.smtp {
+            cfg.notify.smtp_url = Some(v.clone());
+        }
+        if let Some(v) = &self.smtp_from {
+            cfg.notify.smtp_from = Some(v.clone());
         }
         Ok(cfg.validate()?)
     }

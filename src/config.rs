@@ -24,6 +24,17 @@
 //! retention_bytes = "20GiB"
 //! seal_bytes = "8MiB"
 //! seal_interval = "10m"
+//! [notify]
+//! smtp_url = "smtp://user:password@smtp.example.com:587"   # or --smtp, ORDERWATCH_SMTP_URL
+//! smtp_from = "orderwatch <alerts@shop.example>"          # or --smtp-from, ORDERWATCH_SMTP_FROM
+//! telegram_api_base = "https://api.telegram.org"
+//! connect_timeout = "10s"
+//! timeout = "30s"                  # one whole delivery attempt
+//! max_concurrency = 16             # attempts in flight…
+//! per_destination_concurrency = 4  # …and against one SMTP server or webhook host
+//! retry_base = "1s"                # first wait after a failure, doubling…
+//! retry_max = "5m"                 # …up to this
+//! give_up_after = "3d"             # then the notification is marked failed
 //! ```
 
 use std::collections::BTreeMap;
@@ -31,7 +42,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use lettre::message::Mailbox;
 use serde::Deserialize;
+
+use crate::notify::{NotifySettings, SmtpSettings};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -40,6 +54,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub syslog: SyslogConfig,
     pub store: StoreConfig,
+    pub notify: NotifyConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -74,6 +89,58 @@ pub struct StoreConfig {
     pub seal_interval: String,
 }
 
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// Holds the SMTP password: `Debug` masks it.
+    pub smtp_url: Option<String>,
+    pub smtp_from: Option<String>,
+    pub telegram_api_base: String,
+    pub connect_timeout: String,
+    pub timeout: String,
+    pub max_concurrency: usize,
+    pub per_destination_concurrency: usize,
+    pub retry_base: String,
+    pub retry_max: String,
+    pub give_up_after: String,
+}
+
+impl std::fmt::Debug for NotifyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotifyConfig")
+            .field("smtp_url", &self.smtp_url.as_deref().map(crate::notify::smtp::mask_password))
+            .field("smtp_from", &self.smtp_from)
+            .field("telegram_api_base", &self.telegram_api_base)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("timeout", &self.timeout)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("per_destination_concurrency", &self.per_destination_concurrency)
+            .field("retry_base", &self.retry_base)
+            .field("retry_max", &self.retry_max)
+            .field("give_up_after", &self.give_up_after)
+            .finish()
+    }
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        let d = NotifySettings::default();
+        let human = |t: Duration| humantime::format_duration(t).to_string();
+        NotifyConfig {
+            smtp_url: None,
+            smtp_from: None,
+            telegram_api_base: d.telegram_api_base,
+            connect_timeout: human(d.connect_timeout),
+            timeout: human(d.timeout),
+            max_concurrency: d.max_concurrency,
+            per_destination_concurrency: d.per_destination_concurrency,
+            retry_base: human(d.retry_base),
+            retry_max: human(d.retry_max),
+            give_up_after: human(d.give_up_after),
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -81,6 +148,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             syslog: SyslogConfig::default(),
             store: StoreConfig::default(),
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -157,6 +225,7 @@ pub struct Settings {
     pub retention_bytes: Option<u64>,
     pub seal_bytes: u64,
     pub seal_interval: Duration,
+    pub notify: NotifySettings,
 }
 
 impl Config {
@@ -217,6 +286,72 @@ impl Config {
                 .transpose()?,
             seal_bytes: size("store.seal_bytes", &self.store.seal_bytes)?,
             seal_interval: duration("store.seal_interval", &self.store.seal_interval)?,
+            notify: self.notify.validate()?,
+        })
+    }
+}
+
+impl NotifyConfig {
+    fn validate(&self) -> Result<NotifySettings, ConfigError> {
+        let smtp = match self.smtp_url.as_deref().and_then(optional) {
+            None => None,
+            Some(url) => Some(SmtpSettings::parse(url).map_err(|e| {
+                invalid("notify.smtp_url", format!("{e} (set by notify.smtp_url, --smtp or ORDERWATCH_SMTP_URL)"))
+            })?),
+        };
+        let from = |v: &str| {
+            v.trim().parse::<Mailbox>().map_err(|e| {
+                invalid(
+                    "notify.smtp_from",
+                    format!("{v:?} is not an email address ({e}); write e.g. \"orderwatch <alerts@shop.example>\" (notify.smtp_from, --smtp-from or ORDERWATCH_SMTP_FROM)"),
+                )
+            })
+        };
+        let smtp_from = match (self.smtp_from.as_deref().and_then(optional), &smtp) {
+            (Some(v), _) => Some(from(v)?),
+            // A login that is an address is the usual sender.
+            (None, Some(s)) => match s.username.as_deref().and_then(|u| u.parse::<Mailbox>().ok()) {
+                Some(m) => Some(m),
+                None => {
+                    return Err(invalid(
+                        "notify.smtp_from",
+                        "SMTP is configured, so emails need a From address: set notify.smtp_from, --smtp-from or ORDERWATCH_SMTP_FROM, e.g. \"orderwatch <alerts@shop.example>\"",
+                    ));
+                }
+            },
+            (None, None) => None,
+        };
+        let base = self.telegram_api_base.trim().trim_end_matches('/').to_owned();
+        if !url::Url::parse(&base).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
+            return Err(invalid(
+                "notify.telegram_api_base",
+                format!("{base:?} is not an http(s) URL; the default is \"https://api.telegram.org\""),
+            ));
+        }
+        let count = |key: &'static str, v: usize| {
+            if (1..=1024).contains(&v) { Ok(v) } else { Err(invalid(key, "must be from 1 to 1024")) }
+        };
+        let positive = |key: &'static str, v: &str| {
+            let d = duration(key, v)?;
+            if d.is_zero() { Err(invalid(key, "must be more than zero")) } else { Ok(d) }
+        };
+        let retry_base = positive("notify.retry_base", &self.retry_base)?;
+        let retry_max = positive("notify.retry_max", &self.retry_max)?;
+        if retry_max < retry_base {
+            return Err(invalid("notify.retry_max", "must not be shorter than notify.retry_base"));
+        }
+        Ok(NotifySettings {
+            smtp,
+            smtp_from,
+            telegram_api_base: base,
+            connect_timeout: positive("notify.connect_timeout", &self.connect_timeout)?,
+            timeout: positive("notify.timeout", &self.timeout)?,
+            max_concurrency: count("notify.max_concurrency", self.max_concurrency)?,
+            per_destination_concurrency: count("notify.per_destination_concurrency", self.per_destination_concurrency)?,
+            retry_base,
+            retry_max,
+            give_up_after: positive("notify.give_up_after", &self.give_up_after)?,
+            ..NotifySettings::default()
         })
     }
 }
@@ -297,12 +432,40 @@ mod tests {
             ("[store]\nretention_bytes = \"lots\"", "store.retention_bytes"),
             ("[store]\nseal_interval = \"soon\"", "store.seal_interval"),
             ("[syslog]\nmax_line_bytes = 100000000", "syslog.max_line_bytes"),
+            ("[notify]\nsmtp_url = \"mail.example.com\"", "notify.smtp_url"),
+            ("[notify]\nsmtp_url = \"smtp://relay:25?tls=none\"", "notify.smtp_from"),
+            ("[notify]\nsmtp_from = \"not an address\"", "notify.smtp_from"),
+            ("[notify]\ntimeout = \"0s\"", "notify.timeout"),
+            ("[notify]\nmax_concurrency = 0", "notify.max_concurrency"),
+            ("[notify]\nretry_max = \"1ms\"", "notify.retry_max"),
+            ("[notify]\ntelegram_api_base = \"api.telegram.org\"", "notify.telegram_api_base"),
         ];
         for (text, key) in cases {
             let cfg: Config = toml::from_str(text).unwrap();
             let err = cfg.validate().unwrap_err().to_string();
             assert!(err.contains(key), "{text:?} gave {err}");
         }
+    }
+
+    #[test]
+    fn smtp_settings_and_the_password_stays_out_of_debug() {
+        let cfg: Config = toml::from_str(
+            "[notify]\nsmtp_url = \"smtp://alerts%40shop.example:s3cret%21@smtp.shop.example\"",
+        )
+        .unwrap();
+        assert!(!format!("{cfg:?}").contains("s3cret"));
+        let s = cfg.validate().unwrap();
+        assert!(!format!("{s:?}").contains("s3cret"), "{s:?}");
+        // The login is an address, so it is the sender.
+        assert_eq!(s.notify.smtp_from.unwrap().email.to_string(), "alerts@shop.example");
+        let smtp = s.notify.smtp.unwrap();
+        assert_eq!(smtp.to_string(), "smtp://alerts%40shop.example:***@smtp.shop.example:587?tls=required");
+        let err = toml::from_str::<Config>("[notify]\nsmtp_url = \"smtp://u:s3cret@h?tls=maybe\"")
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("notify.smtp_url") && !err.contains("s3cret"), "{err}");
     }
 
     #[test]

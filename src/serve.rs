@@ -18,6 +18,7 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::ingest::{IngestContext, syslog};
 use crate::logstore::{LogStore, StoreOptions};
+use crate::notify::Notifier;
 use crate::parse::LineParser;
 use crate::web::{self, AppState, auth};
 
@@ -33,6 +34,7 @@ pub struct Server {
     pub admin_token: (String, bool),
     pub ingest_token: String,
     pub store: LogStore,
+    notifier: Notifier,
     shutdown: CancellationToken,
     tasks: TaskTracker,
     http_task: tokio::task::JoinHandle<()>,
@@ -120,8 +122,15 @@ impl Server {
             tasks.spawn(syslog::run_stream_listener(l, Some(acceptor), ctx.clone(), shutdown.clone(), tasks.clone()));
         }
 
+        // After everything is bound: a start that fails sends nothing.
+        let notifier = Notifier::start(db.clone(), s.notify.clone());
+        if let Some(smtp) = &s.notify.smtp {
+            tracing::info!(smtp = %smtp, "email notifications go through this SMTP server");
+        }
+
         let state = Arc::new(AppState {
             store: store.clone(),
+            notifier: notifier.clone(),
             parser,
             tokens,
             max_line_bytes: s.max_line_bytes,
@@ -149,6 +158,7 @@ impl Server {
             admin_token,
             ingest_token,
             store,
+            notifier,
             shutdown,
             tasks,
             http_task,
@@ -168,10 +178,20 @@ impl Server {
         // Everything acknowledged is already fsynced in the WAL; this waits for
         // what is queued. Bounded, because a writer held up by a sealer that
         // retries on a full disk must not keep the process from stopping.
-        if tokio::time::timeout(std::time::Duration::from_secs(30), self.store.shutdown()).await.is_err() {
-            tracing::warn!("the log store did not stop within 30 s (is the disk full?); exiting, the WAL is replayed at the next start");
-        }
+        // The notifier stops meanwhile (its attempts in flight finish or stay pending).
+        let store = async {
+            if tokio::time::timeout(std::time::Duration::from_secs(30), self.store.shutdown()).await.is_err() {
+                tracing::warn!("the log store did not stop within 30 s (is the disk full?); exiting, the WAL is replayed at the next start");
+            }
+        };
+        tokio::join!(store, self.notifier.shutdown());
         self.db.close().await;
+    }
+
+    /// The notifier: enqueue notifications through it, or insert them in
+    /// your own transaction (`db::insert_notifications`) and then `wake` it.
+    pub fn notifier(&self) -> &Notifier {
+        &self.notifier
     }
 
     /// What to tell the person who started the server.

@@ -1,8 +1,9 @@
 //! The HTTP API driven in-process through `web::app` (no sockets): auth, the
-//! ingest endpoint's answers for good and bad bodies, and the search API's
-//! parameters and shape.
+//! ingest endpoint's answers for good and bad bodies, the search API's
+//! parameters and shape, and the notification outbox's list, get and retry.
 
 use std::io::Write;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -10,6 +11,7 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use orderwatch::db::Db;
 use orderwatch::logstore::{LogStore, StoreOptions};
+use orderwatch::notify::{Message, NewNotification, Notifier, NotifySettings};
 use orderwatch::parse::LineParser;
 use orderwatch::web::{self, AppState, auth::Tokens};
 use serde_json::Value;
@@ -20,6 +22,7 @@ const INGEST: &str = "ingest-token";
 
 struct Harness {
     app: axum::Router,
+    notifier: Notifier,
     _dir: tempfile::TempDir,
 }
 
@@ -30,6 +33,7 @@ async fn harness(max_body_bytes: usize) -> Harness {
 async fn harness_with(max_body_bytes: usize, max_line_bytes: usize) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open_sqlite(&dir.path().join("t.db")).await.unwrap();
+    let notifier = Notifier::start(db.clone(), NotifySettings::default());
     let store = LogStore::open(
         StoreOptions {
             dir: dir.path().join("logs"),
@@ -52,8 +56,9 @@ async fn harness_with(max_body_bytes: usize, max_line_bytes: usize) -> Harness {
         display_zone: zone,
         udp_port: None,
         prometheus: orderwatch::telemetry::prometheus(),
+        notifier: notifier.clone(),
     });
-    Harness { app: web::app(state), _dir: dir }
+    Harness { app: web::app(state), notifier, _dir: dir }
 }
 
 async fn call(h: &Harness, req: Request<Body>) -> (StatusCode, Value) {
@@ -232,4 +237,123 @@ async fn health_and_metrics() {
     assert!(text.contains("orderwatch_lines_received_total{listener=\"http\"}"), "{text}");
     assert!(text.contains("orderwatch_lines_stored_total{listener=\"http\"}"));
     assert!(text.contains("orderwatch_store_head_events"));
+}
+
+fn admin_get(uri: &str) -> Request<Body> {
+    Request::get(uri).header("authorization", format!("Bearer {ADMIN}")).body(Body::empty()).unwrap()
+}
+
+fn admin_post(uri: &str) -> Request<Body> {
+    Request::post(uri).header("authorization", format!("Bearer {ADMIN}")).body(Body::empty()).unwrap()
+}
+
+/// Polls a notification through the API until `cond` holds.
+async fn wait_notification(h: &Harness, id: i64, cond: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, n) = call(h, admin_get(&format!("/api/v1/notifications/{id}"))).await;
+        assert_eq!(status, StatusCode::OK, "{n}");
+        if cond(&n) {
+            return n;
+        }
+        assert!(std::time::Instant::now() < deadline, "notification {id} never got there: {n:#}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn notifications_are_listed_masked_paged_and_retried() {
+    let h = harness(1 << 20).await;
+    // Not URLs: each attempt fails at once and for good.
+    let bad = |n: usize| NewNotification {
+        source: format!("alert:{}", n % 2),
+        dedup_key: None,
+        message: Message::Slack { url: format!("hooks.slack.com/services/T/B/SECRET{n}"), text: format!("Заказ {n}\nmore") },
+    };
+    let ids = h.notifier.enqueue(&(0..5).map(bad).collect::<Vec<_>>()).await.unwrap();
+    assert_eq!(ids.len(), 5);
+    for &id in &ids {
+        wait_notification(&h, id, |n| n["status"] == "failed").await;
+    }
+
+    let (status, _) = call(&h, Request::get("/api/v1/notifications").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = call(
+        &h,
+        Request::get("/api/v1/notifications").header("authorization", format!("Bearer {INGEST}")).body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let (status, body) = call(&h, admin_get("/api/v1/notifications?limit=2")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(!body.to_string().contains("SECRET"), "a secret leaked: {body}");
+    let page: Vec<i64> = body["notifications"].as_array().unwrap().iter().map(|n| n["id"].as_i64().unwrap()).collect();
+    assert_eq!(page, [ids[4], ids[3]], "newest first");
+    let n = &body["notifications"][0];
+    assert_eq!(n["channel"], "slack");
+    assert_eq!(n["source"], "alert:0");
+    assert_eq!(n["status"], "failed");
+    assert_eq!(n["summary"], "Заказ 4");
+    assert_eq!(n["attempts"], 1);
+    assert_eq!(n["next_attempt_at"], Value::Null);
+    assert_eq!(n["sent_at"], Value::Null);
+    assert!(n["last_error"].as_str().unwrap().contains("not an http"), "{n}");
+    // RFC 3339 in the display zone (Volgograd), to the millisecond.
+    let created = n["created_at"].as_str().unwrap();
+    assert!(jiff::Timestamp::from_str(created).is_ok() && created.ends_with("+03:00"), "{n}");
+    assert_eq!(created.len(), "2026-11-26T15:07:00.123+03:00".len(), "{n}");
+    assert_eq!(n["attempt_log"].as_array().unwrap().len(), 1);
+    assert!(n["attempt_log"][0]["error"].is_string());
+    let next = body["next_before_id"].as_i64().unwrap();
+    assert_eq!(next, ids[3]);
+
+    let (_, body) = call(&h, admin_get(&format!("/api/v1/notifications?before_id={next}&limit=2"))).await;
+    let page: Vec<i64> = body["notifications"].as_array().unwrap().iter().map(|n| n["id"].as_i64().unwrap()).collect();
+    assert_eq!(page, [ids[2], ids[1]]);
+    let (_, body) = call(&h, admin_get("/api/v1/notifications?source=alert:1&status=failed")).await;
+    assert_eq!(body["notifications"].as_array().unwrap().len(), 2);
+    assert_eq!(body["next_before_id"], Value::Null);
+    let (_, body) = call(&h, admin_get("/api/v1/notifications?status=sent")).await;
+    assert!(body["notifications"].as_array().unwrap().is_empty());
+
+    for (q, want) in [("status=lost", "status"), ("limit=0", "limit"), ("limit=1001", "limit"), ("before_id=x", "before_id")] {
+        let (status, body) = call(&h, admin_get(&format!("/api/v1/notifications?{q}"))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{q}: {body}");
+        assert!(body["error"].as_str().unwrap().contains(want), "{q}: {body}");
+    }
+    let (status, _) = call(&h, admin_get("/api/v1/notifications/999999")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(&h, admin_get("/api/v1/notifications/abc")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = call(&h, admin_post("/api/v1/notifications/999999/retry")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Retry: due again, attempted again (and failing again, for good).
+    let (status, body) = call(&h, admin_post(&format!("/api/v1/notifications/{}/retry", ids[0]))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["id"], ids[0]);
+    let n = wait_notification(&h, ids[0], |n| n["attempts"] == 2).await;
+    assert_eq!(n["status"], "failed");
+    assert_eq!(n["attempt_log"].as_array().unwrap().len(), 2);
+
+    // A sent one is not sent again.
+    h.notifier
+        .db()
+        .record_notification_attempt(ids[1], orderwatch::event::now_micros(), 3, &orderwatch::db::AttemptOutcome::Sent)
+        .await
+        .unwrap();
+    let (status, body) = call(&h, admin_post(&format!("/api/v1/notifications/{}/retry", ids[1]))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (_, n) = call(&h, admin_get(&format!("/api/v1/notifications/{}", ids[1]))).await;
+    assert_eq!(n["status"], "sent");
+    assert!(n["sent_at"].is_string());
+
+    let (_, text) = call(&h, Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    let text = text.as_str().unwrap();
+    assert!(text.contains("orderwatch_notifications_failed{channel=\"slack\"} 4"), "{text}");
+    assert!(text.contains("orderwatch_notifications_pending{channel=\"email\"} 0"), "{text}");
+    assert!(text.contains("orderwatch_notifications_enqueued_total{channel=\"slack\"}"), "{text}");
+    assert!(text.contains("orderwatch_notification_attempts_total{channel=\"slack\",outcome=\"failed\"}"), "{text}");
+    h.notifier.shutdown().await;
 }

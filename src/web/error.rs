@@ -21,11 +21,21 @@ pub enum ApiError {
     #[error(transparent)]
     Query(#[from] QueryError),
     #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
     PayloadTooLarge(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
+}
+
+impl From<crate::db::DbError> for ApiError {
+    fn from(e: crate::db::DbError) -> Self {
+        ApiError::Internal(e.into())
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -38,6 +48,8 @@ impl IntoResponse for ApiError {
                 StatusCode::BAD_REQUEST,
                 json!({ "error": self.to_string(), "position": q.position }),
             ),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, json!({ "error": self.to_string() })),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, json!({ "error": self.to_string() })),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, json!({ "error": self.to_string() })),
             ApiError::Store(StoreError::Write(_)) => {
                 tracing::error!(error = %self, "refused a request: the store cannot write");

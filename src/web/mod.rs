@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod error;
 pub mod logs;
+pub mod notifications;
 pub mod search;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 
 use crate::logstore::LogStore;
+use crate::notify::Notifier;
 use crate::parse::LineParser;
 
 /// Everything the handlers share.
@@ -30,6 +32,8 @@ pub struct AppState {
     /// The UDP syslog port, for the kernel's drop counter on /metrics.
     pub udp_port: Option<u16>,
     pub prometheus: metrics_exporter_prometheus::PrometheusHandle,
+    /// The notification outbox (the API lists and retries; others enqueue).
+    pub notifier: Notifier,
 }
 
 pub fn app(state: Arc<AppState>) -> Router {
@@ -43,6 +47,9 @@ pub fn app(state: Arc<AppState>) -> Router {
             post(logs::ingest).layer(tower_http::limit::RequestBodyLimitLayer::new(compressed_limit)),
         )
         .route("/api/v1/events/search.json", get(search::search))
+        .route("/api/v1/notifications", get(notifications::list))
+        .route("/api/v1/notifications/{id}", get(notifications::get_one))
+        .route("/api/v1/notifications/{id}/retry", post(notifications::retry))
         .with_state(state)
 }
 
@@ -61,6 +68,19 @@ async fn metrics(State(st): State<Arc<AppState>>) -> impl IntoResponse {
          # TYPE orderwatch_store_head_events gauge\norderwatch_store_head_events {}\n",
         st.store.head_len()
     ));
+    // The outbox by status: pending is the queue, failed needs a person.
+    match st.notifier.db().notification_counts().await {
+        Ok(counts) => {
+            for status in ["pending", "failed"] {
+                text.push_str(&format!("# TYPE orderwatch_notifications_{status} gauge\n"));
+                for channel in crate::notify::CHANNELS {
+                    let n: i64 = counts.iter().filter(|c| c.0 == status && c.1 == channel).map(|c| c.2).sum();
+                    text.push_str(&format!("orderwatch_notifications_{status}{{channel=\"{channel}\"}} {n}\n"));
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot count notifications for /metrics"),
+    }
     if let Some(drops) = st.udp_port.and_then(crate::ingest::syslog::kernel_udp_drops) {
         text.push_str(&format!(
             "# HELP orderwatch_udp_kernel_drops_total Datagrams the kernel dropped because the receive buffer was full.\n\
