@@ -93,7 +93,8 @@ impl ServeArgs {
 
 #[derive(Args)]
 pub struct SearchArgs {
-    /// The query: words and "quoted phrases", all of which must occur.
+    /// The query, in the hosted log service's language: words, "phrases", OR, -negation,
+    /// (groups), program:, sender:, severity:, and access-log fields such as status:>=500.
     pub query: Vec<String>,
     /// The server's URL [default: from the config's http.listen, else http://127.0.0.1:8080].
     #[arg(long)]

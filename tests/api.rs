@@ -202,6 +202,8 @@ async fn bad_search_parameters_say_what_is_wrong() {
         ("min_time=yesterday-ish", "min_time"),
         ("tail=maybe", "tail"),
         ("q=%22unclosed", "position 0"),
+        ("q=foo%3Abar", "unknown attribute `foo`"),
+        ("q=status%3A", "position 7: expected a value after `status:`"),
     ];
     for (q, needle) in cases {
         let (status, body) = call(&h, search(q)).await;

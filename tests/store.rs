@@ -50,7 +50,7 @@ fn line(i: usize) -> LogEvent {
 
 fn all(store: &LogStore) -> Vec<LogEvent> {
     let req = SearchRequest { limit: usize::MAX, ..SearchRequest::default() };
-    store.search(&req, query::compile("").unwrap().as_ref()).events
+    store.search(&req, &query::compile("").unwrap()).events
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -278,7 +278,7 @@ async fn search_pages_without_gaps_or_repeats() {
     let mut seen = Vec::new();
     let mut max_id = None;
     loop {
-        let r = store.search(&SearchRequest { max_id, limit: 37, ..SearchRequest::default() }, m.as_ref());
+        let r = store.search(&SearchRequest { max_id, limit: 37, ..SearchRequest::default() }, &m);
         let mut ids: Vec<u64> = r.events.iter().map(|e| e.id).collect();
         assert!(ids.windows(2).all(|w| w[0] < w[1]), "chronological within a page");
         ids.extend(seen);
@@ -295,7 +295,7 @@ async fn search_pages_without_gaps_or_repeats() {
     let mut seen = Vec::new();
     let mut min_id = Some(0);
     loop {
-        let r = store.search(&SearchRequest { min_id, limit: 41, oldest_first: true, ..SearchRequest::default() }, m.as_ref());
+        let r = store.search(&SearchRequest { min_id, limit: 41, oldest_first: true, ..SearchRequest::default() }, &m);
         seen.extend(r.events.iter().map(|e| e.id));
         if r.reached_beginning {
             break;
@@ -306,14 +306,14 @@ async fn search_pages_without_gaps_or_repeats() {
 
     // Newest first with a filter: the newest 429s.
     let m429 = query::compile("\"HTTP/2.0 429\"").unwrap();
-    let r = store.search(&SearchRequest { limit: 5, ..SearchRequest::default() }, m429.as_ref());
+    let r = store.search(&SearchRequest { limit: 5, ..SearchRequest::default() }, &m429);
     let all429: Vec<u64> = all(&store).iter().filter(|e| e.message.contains("429")).map(|e| e.id).collect();
     let want = all429[all429.len() - 5..].to_vec();
     assert_eq!(r.events.iter().map(|e| e.id).collect::<Vec<_>>(), want);
 
     // Time bounds are inclusive and skip what is outside.
     let mid = all(&store)[200].received_at;
-    let r = store.search(&SearchRequest { min_time: Some(mid), limit: usize::MAX, ..SearchRequest::default() }, m.as_ref());
+    let r = store.search(&SearchRequest { min_time: Some(mid), limit: usize::MAX, ..SearchRequest::default() }, &m);
     assert!(r.events.iter().all(|e| e.received_at >= mid));
     assert!(r.events.len() >= 200);
 }

@@ -88,7 +88,7 @@ pub async fn search(
     };
     let store = st.store.clone();
     let newest = store.newest_id();
-    let result = tokio::task::spawn_blocking(move || store.search(&req, matcher.as_ref()))
+    let result = tokio::task::spawn_blocking(move || store.search(&req, &matcher))
         .await
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("search task failed: {e}")))?;
     let events: Vec<EventView> = result.events.iter().map(|e| EventView::new(e, &st.display_zone)).collect();
