@@ -35,6 +35,14 @@
 //! retry_base = "1s"                # first wait after a failure, doubling…
 //! retry_max = "5m"                 # …up to this
 //! give_up_after = "3d"             # then the notification is marked failed
+//!
+//! [[searches]]                     # saved searches and their alerts (the API's shape)
+//! name = "non-ok website orders"
+//! query = 'POST /api/v1/orders/ - "HTTP/2.0 201" - "HTTP/1.1 201" - "Broken pipe" program:website-backend'
+//! [[searches.alerts]]
+//! kind = "immediate"
+//! time_zone = "Europe/Volgograd"
+//! destination = { email = { to = ["head@shop.example"], cc = ["dev@shop.example"] } }
 //! ```
 
 use std::collections::BTreeMap;
@@ -55,6 +63,7 @@ pub struct Config {
     pub syslog: SyslogConfig,
     pub store: StoreConfig,
     pub notify: NotifyConfig,
+    pub searches: Vec<crate::alerts::SearchDef>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -64,6 +73,9 @@ pub struct HttpConfig {
     pub ingest_tokens: Vec<String>,
     /// Largest HTTP log-ingest body, after decompression.
     pub max_body_bytes: String,
+    /// The address people reach orderwatch at, for links in notifications;
+    /// default `http://<listen>`.
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -149,6 +161,7 @@ impl Default for Config {
             syslog: SyslogConfig::default(),
             store: StoreConfig::default(),
             notify: NotifyConfig::default(),
+            searches: Vec::new(),
         }
     }
 }
@@ -159,6 +172,7 @@ impl Default for HttpConfig {
             listen: "127.0.0.1:8080".into(),
             ingest_tokens: Vec::new(),
             max_body_bytes: "64MiB".into(),
+            public_url: None,
         }
     }
 }
@@ -198,6 +212,8 @@ pub enum ConfigError {
     Parse { path: PathBuf, source: Box<toml::de::Error> },
     #[error("config key `{key}`: {message}")]
     Invalid { key: &'static str, message: String },
+    #[error("config: saved search {index} ({name:?}): {message}")]
+    Search { index: usize, name: String, message: String },
 }
 
 fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
@@ -226,6 +242,9 @@ pub struct Settings {
     pub seal_bytes: u64,
     pub seal_interval: Duration,
     pub notify: NotifySettings,
+    pub public_url: String,
+    /// Saved searches of the config file, checked.
+    pub searches: Vec<crate::alerts::SearchDef>,
 }
 
 impl Config {
@@ -266,6 +285,20 @@ impl Config {
         }
         let http = listen_addr("http.listen", &self.http.listen)?
             .ok_or_else(|| invalid("http.listen", "the HTTP listener cannot be turned off"))?;
+        let public_url = match &self.http.public_url {
+            Some(u) => match reqwest::Url::parse(u) {
+                Ok(p) if matches!(p.scheme(), "http" | "https") && p.host().is_some() => u.trim_end_matches('/').to_owned(),
+                _ => return Err(invalid("http.public_url", format!("{u:?} is not an http(s) URL; write e.g. \"https://orderwatch.shop.example\""))),
+            },
+            None => format!("http://{http}"),
+        };
+        for (index, def) in self.searches.iter().enumerate() {
+            let fail = |message: String| ConfigError::Search { index, name: def.name.clone(), message };
+            def.check(&default_zone).map_err(|e| fail(e.to_string()))?;
+            if self.searches[..index].iter().any(|d| d.name.trim() == def.name.trim()) {
+                return Err(fail("another saved search has this name; names must differ".into()));
+            }
+        }
         Ok(Settings {
             data: self.data.clone(),
             http,
@@ -287,6 +320,8 @@ impl Config {
             seal_bytes: size("store.seal_bytes", &self.store.seal_bytes)?,
             seal_interval: duration("store.seal_interval", &self.store.seal_interval)?,
             notify: self.notify.validate()?,
+            public_url,
+            searches: self.searches.clone(),
         })
     }
 }
@@ -466,6 +501,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("notify.smtp_url") && !err.contains("s3cret"), "{err}");
+    }
+
+    #[test]
+    fn saved_searches_are_checked() {
+        let ok = r#"
+[[searches]]
+name = "non-ok website orders"
+query = 'POST /api/v1/orders/ - "HTTP/2.0 201" program:website-backend'
+[[searches.alerts]]
+kind = "periodic"
+interval = "1h"
+time_zone = "Europe/Volgograd"
+destination = { webhook = "http://127.0.0.1:9/hook" }
+"#;
+        let s = toml::from_str::<Config>(ok).unwrap().validate().unwrap();
+        assert_eq!(s.searches.len(), 1);
+        assert_eq!(s.public_url, "http://127.0.0.1:8080");
+        for (text, want) in [
+            (ok.replace("1h", "2h"), "alerts[0].interval"),
+            (ok.replace("program:website-backend", "(unclosed"), "query"),
+            (format!("{ok}\n[[searches]]\nname = \"non-ok website orders\"\nquery = \"x\""), "names must differ"),
+        ] {
+            let err = toml::from_str::<Config>(&text).unwrap().validate().unwrap_err().to_string();
+            assert!(err.contains("non-ok website orders") && err.contains(want), "{err}");
+        }
+        let err = toml::from_str::<Config>("[http]\npublic_url = \"orderwatch\"").unwrap().validate().unwrap_err();
+        assert!(err.to_string().contains("http.public_url"), "{err}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! loses a customer's order without knowing why. See ARCHITECTURE.md for the
 //! flow and the code map.
 
+pub mod alerts;
 pub mod cli;
 pub mod config;
 pub mod db;

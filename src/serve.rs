@@ -18,6 +18,7 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::ingest::{IngestContext, syslog};
 use crate::logstore::{LogStore, StoreOptions};
+use crate::alerts::{self, engine::{AlertEngine, EngineOptions}};
 use crate::notify::Notifier;
 use crate::parse::LineParser;
 use crate::web::{self, AppState, auth};
@@ -35,6 +36,7 @@ pub struct Server {
     pub ingest_token: String,
     pub store: LogStore,
     notifier: Notifier,
+    alerts: AlertEngine,
     shutdown: CancellationToken,
     tasks: TaskTracker,
     http_task: tokio::task::JoinHandle<()>,
@@ -72,6 +74,8 @@ impl Server {
             db.clone(),
         )
         .await?;
+        // The config file's saved searches, before anything evaluates them.
+        alerts::engine::sync_config(&db, &s.searches, store.newest_id()).await?;
         let parser = Arc::new(LineParser::new(s.default_zone.clone(), s.zones.clone()));
         let ctx = Arc::new(IngestContext {
             store: store.clone(),
@@ -128,8 +132,18 @@ impl Server {
             tracing::info!(smtp = %smtp, "email notifications go through this SMTP server");
         }
 
+        let alerts = AlertEngine::start(
+            db.clone(),
+            store.clone(),
+            notifier.clone(),
+            EngineOptions { public_url: s.public_url.clone(), default_zone: s.default_zone.clone() },
+        )
+        .await?;
+
         let state = Arc::new(AppState {
             store: store.clone(),
+            db: db.clone(),
+            alerts: alerts.handle(),
             notifier: notifier.clone(),
             parser,
             tokens,
@@ -159,6 +173,7 @@ impl Server {
             ingest_token,
             store,
             notifier,
+            alerts,
             shutdown,
             tasks,
             http_task,
@@ -175,6 +190,10 @@ impl Server {
             tracing::warn!("some syslog connections did not finish within 10 s");
         }
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.http_task).await;
+        // Alerts save where they are (what is not yet notified is found again at the next start).
+        if tokio::time::timeout(std::time::Duration::from_secs(10), self.alerts.shutdown()).await.is_err() {
+            tracing::warn!("the alert engine did not stop within 10 s; its alerts resume from their saved cursors");
+        }
         // Everything acknowledged is already fsynced in the WAL; this waits for
         // what is queued. Bounded, because a writer held up by a sealer that
         // retries on a full disk must not keep the process from stopping.

@@ -22,12 +22,21 @@ use sqlx::{FromRow, SqlitePool};
 
 use crate::logstore::chunk::ChunkMeta;
 
+mod searches;
+pub use searches::{AlertProgress, Origin, StoredAlert, StoredSearch};
+
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("database: {0}")]
     Sqlx(#[from] sqlx::Error),
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A write refused because it clashes with what is stored (e.g. a name taken).
+    #[error("{0}")]
+    Conflict(String),
+    /// A stored row orderwatch cannot read back.
+    #[error("database: {0}")]
+    Corrupt(String),
 }
 
 #[derive(Clone, Debug)]

@@ -7,6 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::db::DbError;
 use crate::logstore::StoreError;
 use crate::query::QueryError;
 
@@ -32,9 +33,12 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
-impl From<crate::db::DbError> for ApiError {
-    fn from(e: crate::db::DbError) -> Self {
-        ApiError::Internal(e.into())
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Conflict(m) => ApiError::Conflict(m),
+            e => ApiError::Internal(e.into()),
+        }
     }
 }
 

@@ -7,6 +7,7 @@ pub mod error;
 pub mod logs;
 pub mod notifications;
 pub mod search;
+pub mod searches;
 
 use std::sync::Arc;
 
@@ -16,6 +17,9 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 
+use crate::alerts::engine::AlertsHandle;
+use crate::db::Db;
+
 use crate::logstore::LogStore;
 use crate::notify::Notifier;
 use crate::parse::LineParser;
@@ -23,6 +27,8 @@ use crate::parse::LineParser;
 /// Everything the handlers share.
 pub struct AppState {
     pub store: LogStore,
+    pub db: Db,
+    pub alerts: AlertsHandle,
     pub parser: Arc<LineParser>,
     pub tokens: auth::Tokens,
     pub max_line_bytes: usize,
@@ -50,6 +56,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/v1/notifications", get(notifications::list))
         .route("/api/v1/notifications/{id}", get(notifications::get_one))
         .route("/api/v1/notifications/{id}/retry", post(notifications::retry))
+        .route("/api/v1/searches", get(searches::list).post(searches::create))
+        .route("/api/v1/searches/{id}", get(searches::get).put(searches::update).delete(searches::delete))
         .with_state(state)
 }
 
