@@ -9,6 +9,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
+use orderwatch::alerts::engine::{AlertEngine, EngineOptions};
 use orderwatch::db::Db;
 use orderwatch::logstore::{LogStore, StoreOptions};
 use orderwatch::notify::{Message, NewNotification, Notifier, NotifySettings};
@@ -23,6 +24,7 @@ const INGEST: &str = "ingest-token";
 struct Harness {
     app: axum::Router,
     notifier: Notifier,
+    _alerts: AlertEngine,
     _dir: tempfile::TempDir,
 }
 
@@ -42,13 +44,23 @@ async fn harness_with(max_body_bytes: usize, max_line_bytes: usize) -> Harness {
             retention_age: None,
             retention_bytes: None,
         },
-        db,
+        db.clone(),
     )
     .await
     .unwrap();
     let zone = jiff::tz::TimeZone::get("Europe/Volgograd").unwrap();
+    let alerts = AlertEngine::start(
+        db.clone(),
+        store.clone(),
+        notifier.clone(),
+        EngineOptions { public_url: "http://127.0.0.1:8080".into(), default_zone: zone.clone() },
+    )
+    .await
+    .unwrap();
     let state = Arc::new(AppState {
         store,
+        db,
+        alerts: alerts.handle(),
         parser: Arc::new(LineParser::new(zone.clone(), vec![])),
         tokens: Tokens { admin: vec![ADMIN.into()], ingest: vec![INGEST.into()] },
         max_line_bytes,
@@ -58,7 +70,7 @@ async fn harness_with(max_body_bytes: usize, max_line_bytes: usize) -> Harness {
         prometheus: orderwatch::telemetry::prometheus(),
         notifier: notifier.clone(),
     });
-    Harness { app: web::app(state), notifier, _dir: dir }
+    Harness { app: web::app(state), notifier, _alerts: alerts, _dir: dir }
 }
 
 async fn call(h: &Harness, req: Request<Body>) -> (StatusCode, Value) {
@@ -358,4 +370,106 @@ async fn notifications_are_listed_masked_paged_and_retried() {
     assert!(text.contains("orderwatch_notifications_enqueued_total{channel=\"slack\"}"), "{text}");
     assert!(text.contains("orderwatch_notification_attempts_total{channel=\"slack\",outcome=\"failed\"}"), "{text}");
     h.notifier.shutdown().await;
+}
+
+fn admin_json(method: &str, uri: &str, body: &Value) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+fn admin_delete(uri: &str) -> Request<Body> {
+    Request::delete(uri).header("authorization", format!("Bearer {ADMIN}")).body(Body::empty()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn saved_searches_are_created_read_changed_and_deleted() {
+    let h = harness(1 << 20).await;
+    let seed = serde_json::json!({
+        "name": "non-ok website orders",
+        "query": "POST /api/v1/orders/ - \"HTTP/2.0 201\" - \"HTTP/1.1 201\" - \"Broken pipe\" program:website-backend",
+        "alerts": [
+            {"kind": "immediate", "time_zone": "Europe/Volgograd", "destination": {"webhook": "http://127.0.0.1:9/hook"}},
+            {"kind": "periodic", "interval": "1h", "threshold": 2, "destination": {"email": {"to": ["head@shop.example"], "cc": ["dev@shop.example"]}}},
+            {"kind": "inactivity", "interval": "30m", "active_hours": "09:00-21:00", "destination": {"telegram": {"bot_token": "1:A", "chat_id": -100}}},
+        ],
+    });
+    let (st, created) = call(&h, admin_json("POST", "/api/v1/searches", &seed)).await;
+    assert_eq!(st, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_i64().unwrap();
+    assert_eq!(created["name"], seed["name"]);
+    assert_eq!(created["origin"], "api");
+    assert_eq!(created["alerts"].as_array().unwrap().len(), 3);
+    assert_eq!(created["alerts"][2]["destination"]["telegram"]["chat_id"], -100);
+    let first_alert = created["alerts"][0]["id"].as_i64().unwrap();
+
+    let (st, list) = call(&h, admin_get("/api/v1/searches")).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let (st, one) = call(&h, admin_get(&format!("/api/v1/searches/{id}"))).await;
+    assert_eq!((st, &one["query"]), (StatusCode::OK, &seed["query"]));
+
+    // Changing one alert keeps the others (same ids, same cursors).
+    let mut changed = seed.clone();
+    changed["alerts"][1]["threshold"] = 5.into();
+    let (st, updated) = call(&h, admin_json("PUT", &format!("/api/v1/searches/{id}"), &changed)).await;
+    assert_eq!(st, StatusCode::OK, "{updated}");
+    assert_eq!(updated["alerts"][0]["id"].as_i64().unwrap(), first_alert);
+    assert_ne!(updated["alerts"][1]["id"], created["alerts"][1]["id"]);
+    assert_eq!(updated["alerts"][1]["threshold"], 5);
+
+    // Names are unique.
+    let (st, dup) = call(&h, admin_json("POST", "/api/v1/searches", &seed)).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{dup}");
+
+    let (st, _) = call(&h, admin_delete(&format!("/api/v1/searches/{id}"))).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (st, gone) = call(&h, admin_get(&format!("/api/v1/searches/{id}"))).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{gone}");
+    let (st, _) = call(&h, admin_delete(&format!("/api/v1/searches/{id}"))).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_saved_searches_say_what_is_wrong() {
+    let h = harness(1 << 20).await;
+    let hook = serde_json::json!({"webhook": "http://127.0.0.1:9/"});
+    let cases = [
+        (serde_json::json!({"name": "x", "query": "status:>=5oo"}), "query", Some(0)),
+        (serde_json::json!({"name": "x", "query": "colour:red"}), "unknown attribute", Some(0)),
+        (serde_json::json!({"name": "x", "query": "a (b"}), "query", Some(0)),
+        (serde_json::json!({"name": "", "query": "a"}), "name", None),
+        (serde_json::json!({"name": "x", "query": "a", "alerts": [{"kind": "periodic", "interval": "2h", "destination": hook}]}), "alerts[0].interval", None),
+        (serde_json::json!({"name": "x", "query": "a", "alerts": [{"kind": "immediate", "destination": {"webhook": "not a url"}}]}), "alerts[0].destination.webhook", None),
+        (serde_json::json!({"name": "x", "query": "a", "alerts": [{"kind": "immediate", "destination": {"pager": "x"}}]}), "unknown field", None),
+        (serde_json::json!({"name": "x", "query": "a", "colour": 1}), "unknown field", None),
+        (serde_json::json!({"query": "a"}), "missing field `name`", None),
+    ];
+    for (body, want, position) in cases {
+        let (st, err) = call(&h, admin_json("POST", "/api/v1/searches", &body)).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{body}: {err}");
+        let msg = err["error"].as_str().unwrap();
+        assert!(msg.contains(want), "{body}: {msg}");
+        if position.is_some() {
+            assert!(err["position"].is_number(), "{body}: {err}");
+        }
+    }
+    let (st, _) = call(&h, admin_json("PUT", "/api/v1/searches/999", &serde_json::json!({"name": "x", "query": "a"}))).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, _) = call(&h, Request::get("/api/v1/searches").body(Body::empty()).unwrap()).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, _) = call(
+        &h,
+        Request::get("/api/v1/searches").header("authorization", format!("Bearer {INGEST}")).body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    // The search API takes the whole language and refuses what does not parse.
+    let (st, err) = call(&h, search("q=status%3A%3E%3D")).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{err}");
+    assert!(err["position"].is_number(), "{err}");
 }

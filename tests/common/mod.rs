@@ -17,6 +17,8 @@
 
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -699,6 +701,18 @@ impl Server {
         })
     }
 
+    /// Any API request with the admin token and a JSON body (empty for none).
+    pub fn api(&self, method: &str, target: &str, body: &str) -> HttpResponse {
+        let auth = self.auth();
+        let mut headers = vec![("Authorization", auth.as_str())];
+        if !body.is_empty() {
+            headers.push(("Content-Type", "application/json"));
+        }
+        http(self.http, method, target, &headers, body.as_bytes()).unwrap_or_else(|e| {
+            panic!("{method} {target}: {e}; server stderr:\n{}", self.stderr_tail(40))
+        })
+    }
+
     pub fn healthz(&self) -> u16 {
         http(self.http, "GET", "/healthz", &[], b"")
             .map(|r| r.status)
@@ -1059,4 +1073,213 @@ pub fn omfwd_tcp(server: &Server, extra: &str) -> String {
         "action(type=\"omfwd\" target=\"127.0.0.1\" port=\"{}\" protocol=\"tcp\" {extra})",
         server.tcp.port()
     )
+}
+
+/// One request a [`Hooks`] receiver got.
+#[derive(Clone, Debug)]
+pub struct Hook {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub at: Instant,
+    /// The status it was answered with.
+    pub status: u16,
+}
+
+impl Hook {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("hook body is not JSON ({e}): {}", self.text()))
+    }
+
+    /// A field of an `application/x-www-form-urlencoded` body.
+    pub fn form(&self, name: &str) -> Option<String> {
+        self.text().split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            (form_decode(k) == name).then(|| form_decode(v))
+        })
+    }
+}
+
+/// Decodes one `application/x-www-form-urlencoded` component.
+pub fn form_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A real HTTP receiver for webhooks on 127.0.0.1: it records every request
+/// and answers with the status set by [`Hooks::set_status`] (200 at first).
+/// It stops when dropped.
+pub struct Hooks {
+    pub addr: SocketAddr,
+    got: std::sync::Arc<std::sync::Mutex<Vec<Hook>>>,
+    status: std::sync::Arc<std::sync::atomic::AtomicU16>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Hooks {
+    pub fn start() -> Hooks {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicU16};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a webhook receiver");
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let status = Arc::new(AtomicU16::new(200));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (g, st, sp) = (got.clone(), status.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !sp.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        let (g, st) = (g.clone(), st.clone());
+                        std::thread::spawn(move || serve_hook(conn, &g, &st));
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(5))
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Hooks { addr, got, status, stop }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn set_status(&self, status: u16) {
+        self.status.store(status, Ordering::SeqCst);
+    }
+
+    /// Everything received so far (also the requests answered with an error).
+    pub fn all(&self) -> Vec<Hook> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// The requests to `path` answered 2xx.
+    pub fn delivered(&self, path: &str) -> Vec<Hook> {
+        self.all()
+            .into_iter()
+            .filter(|h| h.path == path && (200..300).contains(&h.status))
+            .collect()
+    }
+
+    /// Waits until `done` holds for the requests to `path` answered 2xx.
+    pub fn wait(&self, path: &str, timeout: Duration, done: impl Fn(&[Hook]) -> bool) -> Vec<Hook> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let d = self.delivered(path);
+            if done(&d) {
+                return d;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "after {timeout:?} the webhook receiver has {} request(s) to {path}: {:#?}",
+                    d.len(),
+                    d.iter().map(|h| h.text()).collect::<Vec<_>>()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Hooks {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn serve_hook(
+    mut conn: TcpStream,
+    got: &std::sync::Mutex<Vec<Hook>>,
+    status: &std::sync::atomic::AtomicU16,
+) {
+    let _ = conn.set_nonblocking(false);
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+    loop {
+        // One request (keep-alive allowed): headers, then a Content-Length or chunked body.
+        let mut buf = Vec::new();
+        let mut byte = [0u8; 1];
+        while !buf.ends_with(b"\r\n\r\n") {
+            match conn.read(&mut byte) {
+                Ok(1) => buf.push(byte[0]),
+                _ => return,
+            }
+        }
+        let head = String::from_utf8_lossy(&buf).into_owned();
+        let mut lines = head.split("\r\n");
+        let mut first = lines.next().unwrap_or("").split(' ');
+        let method = first.next().unwrap_or("").to_owned();
+        let path = first.next().unwrap_or("").to_owned();
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned())))
+            .collect();
+        let find = |n: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
+        let mut body = Vec::new();
+        if let Some(len) = find("content-length").and_then(|v| v.parse::<usize>().ok()) {
+            body.resize(len, 0);
+            if conn.read_exact(&mut body).is_err() {
+                return;
+            }
+        } else if find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+            loop {
+                let mut line = Vec::new();
+                while !line.ends_with(b"\r\n") {
+                    match conn.read(&mut byte) {
+                        Ok(1) => line.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let size = usize::from_str_radix(String::from_utf8_lossy(&line).trim(), 16).unwrap_or(0);
+                let mut chunk = vec![0u8; size + 2];
+                if conn.read_exact(&mut chunk).is_err() {
+                    return;
+                }
+                if size == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk[..size]);
+            }
+        }
+        let code = status.load(Ordering::SeqCst);
+        got.lock().unwrap().push(Hook { method, path, headers, body, at: Instant::now(), status: code });
+        let answer = format!("HTTP/1.1 {code} X\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok");
+        if conn.write_all(answer.as_bytes()).is_err() {
+            return;
+        }
+    }
 }
