@@ -39,6 +39,22 @@ pub struct LogEvent {
 }
 
 impl LogEvent {
+    /// A copy that shares no memory with the buffer the line was read into.
+    /// Texts are slices of `raw`, and `raw` is a slice of a whole read buffer,
+    /// so one event kept for long (an alert's pending line) would otherwise
+    /// pin that whole buffer.
+    pub fn detached(&self) -> LogEvent {
+        let own = |t: &Text| Text::from(t.to_string());
+        LogEvent {
+            source_name: own(&self.source_name),
+            source_ip: own(&self.source_ip),
+            program: own(&self.program),
+            message: own(&self.message),
+            raw: Bytes::copy_from_slice(&self.raw),
+            ..*self
+        }
+    }
+
     pub fn truncated(&self) -> bool {
         self.flags & FLAG_TRUNCATED != 0
     }

@@ -473,7 +473,9 @@ impl Engine {
                     Rule::Immediate { .. } | Rule::Periodic { .. } => {
                         a.pending_count += 1;
                         if a.pending.len() < MAX_LINES_PER_NOTIFICATION {
-                            a.pending.push(ev.clone());
+                            // Kept until the alert fires: a copy of its own, not
+                            // a slice that pins the whole read buffer.
+                            a.pending.push(ev.detached());
                         }
                     }
                     Rule::Inactivity { threshold, .. } => {
@@ -482,9 +484,8 @@ impl Engine {
                         while st.recent.len() as u64 > threshold {
                             st.recent.pop_front();
                         }
-                        if st.firing_since.is_some() {
-                            a.pending.clear();
-                            a.pending.push(ev.clone());
+                        if st.firing_since.is_some() && a.pending.is_empty() {
+                            a.pending.push(ev.detached());
                         }
                     }
                 }

@@ -34,6 +34,9 @@ use crate::query::Matcher;
 use crate::telemetry::{self, Listener};
 use chunk::ChunkMeta;
 
+/// Durable batches the broadcast to subscribers (the alert scanner) holds.
+const STORED_BROADCAST_BATCHES: usize = 16;
+
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     pub dir: PathBuf,
@@ -218,7 +221,11 @@ impl LogStore {
         let segment = wal::Segment::create(&wal_dir, first_id).map_err(dir_err(&wal_dir))?;
 
         let (tx, rx) = mpsc::channel(1024);
-        let (stored, _) = broadcast::channel(1024);
+        // A broadcast slot keeps its batch until it is overwritten, so the
+        // capacity is memory held after the head has sealed those lines: keep it
+        // small. A subscriber that falls behind is told so (`Lagged`) and reads
+        // the gap back from the store.
+        let (stored, _) = broadcast::channel(STORED_BROADCAST_BATCHES);
         let inner = Arc::new(Inner {
             opts,
             chunk_dir,
