@@ -43,6 +43,11 @@
 //!
 //! Results go to stdout as `key=value` lines; progress and errors to stderr.
 //! Only the standard library is used.
+//!
+//! `ingest-load alert-latency …` is the alert-latency benchmark of
+//! `scripts/bench-alerts` instead (see `latency.rs`).
+
+mod latency;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -876,6 +881,11 @@ impl FileWatcher {
 }
 
 fn main() {
+    let mut args = std::env::args().skip(1);
+    if args.next().as_deref() == Some("alert-latency") {
+        latency::main(args.collect());
+        return;
+    }
     let opts = parse_opts();
     let k = opts.conns;
 
