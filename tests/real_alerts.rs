@@ -85,14 +85,13 @@ destination = {{ webhook = "{}" }}
     s.wait_for("", 15, Duration::from_secs(10));
 
     let want_seed = ["154/4946604", "77/4946611", "201/4946615", "78/4946630", "3/4946641", "202/4946650"];
-    let seed = hooks.wait("/seed", Duration::from_secs(10), |h| delivered_events(h).len() >= want_seed.len());
+    hooks.wait("/seed", Duration::from_secs(10), |h| delivered_events(h).len() >= want_seed.len());
     let want_fields = ["154/4946604", "77/4946611", "201/4946615", "3/4946641", "202/4946650"];
-    let by_fields = hooks.wait("/fields", Duration::from_secs(10), |h| delivered_events(h).len() >= want_fields.len());
+    hooks.wait("/fields", Duration::from_secs(10), |h| delivered_events(h).len() >= want_fields.len());
     // Nothing more trickles in.
     std::thread::sleep(Duration::from_secs(2));
-    for (path, want, got) in [("/seed", &want_seed[..], seed), ("/fields", &want_fields[..], by_fields)] {
+    for (path, want) in [("/seed", &want_seed[..]), ("/fields", &want_fields[..])] {
         let got = delivered_events(&hooks.delivered(path)).into_values().collect::<Vec<_>>();
-        assert!(got.len() >= 1);
         let mut reqs: Vec<&str> = got.iter().map(|(m, _)| req_number(m)).collect();
         reqs.sort();
         let mut want = want.to_vec();
@@ -144,10 +143,9 @@ fn alerts_are_exactly_once_across_a_crash() {
     s.restart();
     assert_eq!(s.post_logs(batch(30, 40).as_bytes()).status, 200);
     hooks.set_status(200);
-    let got = hooks.wait("/h", Duration::from_secs(60), |h| delivered_events(h).len() >= 40);
+    hooks.wait("/h", Duration::from_secs(60), |h| delivered_events(h).len() >= 40);
     std::thread::sleep(Duration::from_secs(2));
     let got = delivered_events(&hooks.delivered("/h"));
-    let _ = got.len();
     assert_eq!(got.len(), 40, "every line once: {got:?}");
     assert!(got.values().all(|(_, n)| *n == 1), "a line in two notifications: {got:?}");
     let n: Vec<usize> = {
@@ -217,7 +215,13 @@ fn inactivity_alert_fires_and_recovers() {
     let v = fired[0].json();
     assert_eq!(v["inactivity"]["state"], "inactive", "{v}");
     assert_eq!(v["alert"]["kind"], "inactivity");
-    assert!(v["alert"]["summary"].as_str().unwrap().starts_with("No events matched your orders placed search in the past 1 minute."), "{v}");
+    assert!(
+        v["alert"]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("No events matched your orders placed search in the past 1 minute."),
+        "{v}"
+    );
     // The signature verifies.
     let ts = fired[0].header("x-orderwatch-timestamp").expect("timestamp header");
     let sig = fired[0].header("x-orderwatch-signature").expect("signature header");
@@ -269,7 +273,9 @@ fn email_alert_waits_for_smtp_and_arrives_once_in_the_familiar_form() {
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     let n = loop {
         let list = s.api("GET", "/api/v1/notifications?source=alert:1", "").json();
-        if let Some(n) = list["notifications"].as_array().and_then(|a| a.first()).filter(|n| n["attempts"].as_i64() >= Some(1)) {
+        if let Some(n) =
+            list["notifications"].as_array().and_then(|a| a.first()).filter(|n| n["attempts"].as_i64() >= Some(1))
+        {
             break n.clone();
         }
         assert!(std::time::Instant::now() < deadline, "no failed attempt visible: {list}");
@@ -299,15 +305,27 @@ fn email_alert_waits_for_smtp_and_arrives_once_in_the_familiar_form() {
     // Fired when the line came (SMTP being down does not change what it says).
     let minutes: Vec<String> = [0, 60]
         .iter()
-        .map(|d| (received + jiff::SignedDuration::from_secs(*d)).to_zoned_datetime(vg.clone()).strftime("%Y-%m-%d %H:%M").to_string())
+        .map(|d| {
+            (received + jiff::SignedDuration::from_secs(*d))
+                .to_zoned_datetime(vg.clone())
+                .strftime("%Y-%m-%d %H:%M")
+                .to_string()
+        })
         .collect();
-    assert!(minutes.iter().any(|m| subject == format!("\"non-ok website orders\" alert: 1 match (at {m})")), "{subject} vs {minutes:?}");
+    assert!(
+        minutes.iter().any(|m| subject == format!("\"non-ok website orders\" alert: 1 match (at {m})")),
+        "{subject} vs {minutes:?}"
+    );
     let date = jiff::fmt::rfc2822::parse(h["date"].as_str().unwrap()).unwrap().timestamp();
     assert!((date.as_second() - received.as_second()).abs() < 120, "Date {date} vs received {received}");
 
     let parts = mail["parts"].as_array().unwrap();
-    let text = parts.iter().find(|p| p["content_type"] == "text/plain").expect("a text part")["content"].as_str().unwrap().replace("\r\n", "\n");
-    let html = parts.iter().find(|p| p["content_type"] == "text/html").expect("an HTML part")["content"].as_str().unwrap();
+    let text = parts.iter().find(|p| p["content_type"] == "text/plain").expect("a text part")["content"]
+        .as_str()
+        .unwrap()
+        .replace("\r\n", "\n");
+    let html =
+        parts.iter().find(|p| p["content_type"] == "text/html").expect("an HTML part")["content"].as_str().unwrap();
     let message = line.split_once("website-backend: ").unwrap().1;
     let want_line = format!("{} website-backend website-backend: {message}", local.strftime("%b %d %H:%M:%S"));
     assert!(text.starts_with("1 event matched your non-ok website orders search in the past"), "{text}");

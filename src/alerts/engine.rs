@@ -97,7 +97,12 @@ pub struct AlertEngine {
 
 impl AlertEngine {
     /// Loads the saved searches and starts scanning after the lowest alert cursor.
-    pub async fn start(db: Db, store: LogStore, notifier: Notifier, opts: EngineOptions) -> anyhow::Result<AlertEngine> {
+    pub async fn start(
+        db: Db,
+        store: LogStore,
+        notifier: Notifier,
+        opts: EngineOptions,
+    ) -> anyhow::Result<AlertEngine> {
         // Subscribe before reading the store's newest id, so no batch falls between the two.
         let stored = store.subscribe();
         let searches = db.searches().await?;
@@ -251,7 +256,10 @@ fn scan(
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::info!(batches = n, "the alert scanner fell behind; reading the missed lines from the store");
+                    tracing::info!(
+                        batches = n,
+                        "the alert scanner fell behind; reading the missed lines from the store"
+                    );
                     need_catch_up = true;
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
@@ -340,7 +348,11 @@ impl Engine {
             scanned_to: 0,
             caught_up: false,
             version: 0,
-            compiled: Arc::new(RwLock::new(Arc::new(Compiled { version: 0, set: QuerySet::new(&[]), search_ids: Vec::new() }))),
+            compiled: Arc::new(RwLock::new(Arc::new(Compiled {
+                version: 0,
+                set: QuerySet::new(&[]),
+                search_ids: Vec::new(),
+            }))),
         }
     }
 
@@ -382,7 +394,9 @@ impl Engine {
                 }
                 let first_load = self.version == 1;
                 let next_due = match alert.rule {
-                    Rule::Periodic { period, .. } => next_boundary(period, a.evaluated_at, &alert.zone) + PERIOD_GRACE_US,
+                    Rule::Periodic { period, .. } => {
+                        next_boundary(period, a.evaluated_at, &alert.zone) + PERIOD_GRACE_US
+                    }
                     _ => 0,
                 };
                 self.alerts.push(LiveAlert {
@@ -463,7 +477,9 @@ impl Engine {
     /// Takes a scanned range: its hits go to the alerts of their searches.
     async fn take(&mut self, s: Scanned) {
         for (search_id, ev) in s.hits {
-            let Some(idx) = self.by_search.get(&search_id) else { continue };
+            let Some(idx) = self.by_search.get(&search_id) else {
+                continue;
+            };
             for &i in idx {
                 let a = &mut self.alerts[i];
                 if ev.id <= a.cursor || s.version < a.since_version {
@@ -546,7 +562,11 @@ impl Engine {
         let mut next_inactivity = a.inactivity.clone();
         let (what, evaluated_at, cursor) = match a.alert.rule {
             Rule::Immediate { .. } => (
-                Some(What::Matches { total: a.pending_count, events: &a.pending, past: render::past(now - a.evaluated_at) }),
+                Some(What::Matches {
+                    total: a.pending_count,
+                    events: &a.pending,
+                    past: render::past(now - a.evaluated_at),
+                }),
                 now,
                 scanned_to,
             ),
@@ -645,7 +665,9 @@ impl Engine {
                     }
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "could not save alert cursors; a restart rescans a little more"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not save alert cursors; a restart rescans a little more")
+            }
         }
     }
 }
@@ -676,7 +698,9 @@ fn active_since(hours: Option<super::ActiveHours>, now: i64, zone: &jiff::tz::Ti
     if !h.contains(minute) {
         return i64::MAX;
     }
-    let Ok(midnight) = z.start_of_day() else { return i64::MAX };
+    let Ok(midnight) = z.start_of_day() else {
+        return i64::MAX;
+    };
     let start_today = midnight.timestamp().as_microsecond() + i64::from(h.start) * 60_000_000;
     if minute >= h.start { start_today } else { start_today - 86_400_000_000 }
 }

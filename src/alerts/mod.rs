@@ -128,12 +128,15 @@ enum ChatId {
 impl TryFrom<DestinationRepr> for Destination {
     type Error = String;
     fn try_from(r: DestinationRepr) -> Result<Self, String> {
-        let given = [r.webhook.is_some(), r.webhook_json.is_some(), r.email.is_some(), r.slack.is_some(), r.telegram.is_some()]
-            .iter()
-            .filter(|b| **b)
-            .count();
+        let given =
+            [r.webhook.is_some(), r.webhook_json.is_some(), r.email.is_some(), r.slack.is_some(), r.telegram.is_some()]
+                .iter()
+                .filter(|b| **b)
+                .count();
         if given != 1 {
-            return Err("a destination is exactly one of webhook, webhook_json (with secret), email, slack, telegram".into());
+            return Err(
+                "a destination is exactly one of webhook, webhook_json (with secret), email, slack, telegram".into()
+            );
         }
         if r.secret.is_some() && r.webhook_json.is_none() {
             return Err("`secret` belongs to a webhook_json destination".into());
@@ -258,8 +261,9 @@ impl AlertDef {
     pub fn check(&self, default_zone: &jiff::tz::TimeZone) -> Result<Alert, String> {
         let (zone, zone_name) = match &self.time_zone {
             Some(name) => (
-                jiff::tz::TimeZone::get(name)
-                    .map_err(|_| format!("time_zone: {name:?} is not an IANA zone name; write e.g. \"Europe/Volgograd\""))?,
+                jiff::tz::TimeZone::get(name).map_err(|_| {
+                    format!("time_zone: {name:?} is not an IANA zone name; write e.g. \"Europe/Volgograd\"")
+                })?,
                 name.clone(),
             ),
             None => (default_zone.clone(), default_zone.iana_name().unwrap_or("UTC").to_owned()),
@@ -293,8 +297,14 @@ impl AlertDef {
                     Some("10m") => Period::TenMinutes,
                     Some("1h") => Period::Hour,
                     Some("1d") => Period::Day,
-                    Some(other) => return Err(format!("interval: {other:?} is not a period; write \"1m\", \"10m\", \"1h\" or \"1d\"")),
-                    None => return Err("interval: a periodic alert needs one of \"1m\", \"10m\", \"1h\", \"1d\"".into()),
+                    Some(other) => {
+                        return Err(format!(
+                            "interval: {other:?} is not a period; write \"1m\", \"10m\", \"1h\" or \"1d\""
+                        ));
+                    }
+                    None => {
+                        return Err("interval: a periodic alert needs one of \"1m\", \"10m\", \"1h\", \"1d\"".into());
+                    }
                 };
                 if threshold == 0 {
                     return Err("threshold: at least 1 (a periodic alert with no match has nothing to say)".into());
@@ -305,7 +315,9 @@ impl AlertDef {
                 only("batch", self.batch.is_some(), "immediate")?;
                 let window = match &self.interval {
                     Some(i) => parse_duration("interval", i)?,
-                    None => return Err("interval: an inactivity alert needs its window, e.g. \"30m\"".into()),
+                    None => {
+                        return Err("interval: an inactivity alert needs its window, e.g. \"30m\"".into());
+                    }
                 };
                 if window < Duration::from_secs(60) || window > Duration::from_secs(7 * 86_400) {
                     return Err("interval: an inactivity window is from 1m to 7d".into());
@@ -380,7 +392,9 @@ fn check_destination(d: &Destination) -> Result<(), String> {
         Destination::Slack { url } => check_url("slack", url),
         Destination::Telegram { bot_token, chat_id } => {
             if bot_token.trim().is_empty() || bot_token.contains('/') || bot_token.contains(char::is_whitespace) {
-                return Err("destination.telegram.bot_token: the token the BotFather gave, e.g. \"123456:ABC-DEF\"".into());
+                return Err(
+                    "destination.telegram.bot_token: the token the BotFather gave, e.g. \"123456:ABC-DEF\"".into()
+                );
             }
             if chat_id.trim().is_empty() {
                 return Err("destination.telegram.chat_id: the chat's id, e.g. -1001234567890".into());
@@ -485,7 +499,10 @@ mod tests {
             (r#"{"kind":"periodic","destination":{"webhook":"http://a/"}}"#, "interval"),
             (r#"{"kind":"immediate","interval":"1m","destination":{"webhook":"http://a/"}}"#, "interval: only"),
             (r#"{"kind":"inactivity","interval":"10s","destination":{"webhook":"http://a/"}}"#, "1m to 7d"),
-            (r#"{"kind":"inactivity","interval":"1h","active_hours":"9-21","destination":{"webhook":"http://a/"}}"#, "active_hours"),
+            (
+                r#"{"kind":"inactivity","interval":"1h","active_hours":"9-21","destination":{"webhook":"http://a/"}}"#,
+                "active_hours",
+            ),
             (r#"{"kind":"immediate","time_zone":"Mars/Base","destination":{"webhook":"http://a/"}}"#, "time_zone"),
             (r#"{"kind":"immediate","destination":{"webhook":"ftp://a/"}}"#, "http(s) URL"),
             (r#"{"kind":"immediate","destination":{"email":{"to":["nobody"]}}}"#, "email address"),

@@ -103,9 +103,9 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 /// "30 minutes", "1 hour", "90 seconds".
 fn span(d: Duration) -> String {
     let s = d.as_secs();
-    if s % 3600 == 0 {
+    if s.is_multiple_of(3600) {
         plural(s / 3600, "hour", "hours")
-    } else if s % 60 == 0 {
+    } else if s.is_multiple_of(60) {
         plural(s / 60, "minute", "minutes")
     } else {
         plural(s, "second", "seconds")
@@ -129,18 +129,18 @@ pub fn subject(f: &Firing) -> String {
             plural(*count, "match", "matches"),
             span(*window)
         ),
-        What::Recovered { .. } => format!("\"{}\" recovered: matching again (at {at})", f.search_name),
+        What::Recovered { .. } => {
+            format!("\"{}\" recovered: matching again (at {at})", f.search_name)
+        }
     }
 }
 
 /// The sentence the message opens with.
 fn headline(f: &Firing) -> String {
     match &f.what {
-        What::Matches { total, past, .. } => format!(
-            "{} matched your {} search {past}.",
-            plural(*total, "event", "events"),
-            f.search_name
-        ),
+        What::Matches { total, past, .. } => {
+            format!("{} matched your {} search {past}.", plural(*total, "event", "events"), f.search_name)
+        }
         What::Inactive { count, threshold, window, last_match } => {
             let mut s = if *threshold == 1 {
                 format!("No events matched your {} search in the past {}.", f.search_name, span(*window))
@@ -219,10 +219,8 @@ fn zone_line(f: &Firing) -> String {
 fn email_body(f: &Firing) -> (String, String) {
     let mut text = headline(f);
     text.push_str("\n\n");
-    let mut html = format!(
-        "<!DOCTYPE html>\n<html><body style=\"font-family:sans-serif\">\n<p>{}</p>\n",
-        escape(&headline(f))
-    );
+    let mut html =
+        format!("<!DOCTYPE html>\n<html><body style=\"font-family:sans-serif\">\n<p>{}</p>\n", escape(&headline(f)));
     let evs = events(f);
     if !evs.is_empty() {
         html.push_str("<pre style=\"font-family:monospace;white-space:pre-wrap\">\n");
@@ -322,7 +320,9 @@ fn source_id(name: &str) -> u32 {
 fn alert_json(f: &Firing) -> Value {
     let (kind, extra) = match f.alert.rule {
         Rule::Immediate { batch } => ("immediate", json!({ "batch_ms": batch.as_millis() as u64 })),
-        Rule::Periodic { period, threshold } => ("periodic", json!({ "frequency": period.frequency(), "threshold": threshold })),
+        Rule::Periodic { period, threshold } => {
+            ("periodic", json!({ "frequency": period.frequency(), "threshold": threshold }))
+        }
         Rule::Inactivity { window, threshold, .. } => {
             ("inactivity", json!({ "window_seconds": window.as_secs(), "threshold": threshold }))
         }
@@ -345,15 +345,14 @@ fn alert_json(f: &Firing) -> Value {
 }
 
 fn chat_text(f: &Firing, max_chars: usize, slack: bool) -> String {
-    let mut out = if slack { format!("*{}*\n{}\n", subject(f), headline(f)) } else { format!("{}\n{}\n", subject(f), headline(f)) };
+    let mut out = if slack {
+        format!("*{}*\n{}\n", subject(f), headline(f))
+    } else {
+        format!("{}\n{}\n", subject(f), headline(f))
+    };
     let evs = events(f);
-    let tail = format!(
-        "{}Query: {}\n{}\n{}",
-        if evs.is_empty() { "" } else { "\n" },
-        f.query,
-        search_url(f),
-        zone_line(f)
-    );
+    let tail =
+        format!("{}Query: {}\n{}\n{}", if evs.is_empty() { "" } else { "\n" }, f.query, search_url(f), zone_line(f));
     if !evs.is_empty() {
         out.push_str(if slack { "```\n" } else { "\n" });
         let fence = if slack { "```\n" } else { "" };
@@ -421,7 +420,8 @@ mod tests {
     }
 
     const LINE: &str = "[pid: 20593|app: 0|req: 154/4946604] 176.114.214.14 () {48 vars in 1018 bytes} [Sat Jun 23 17:17:48 2018] POST /api/v1/orders/ => generated 99 bytes in 2 msecs (HTTP/2.0 429) 8 headers in 295 bytes (1 switches on core 0)";
-    const QUERY: &str = "POST /api/v1/orders/ - \"HTTP/2.0 201\" - \"HTTP/1.1 201\" - \"Broken pipe\" program:website-backend";
+    const QUERY: &str =
+        "POST /api/v1/orders/ - \"HTTP/2.0 201\" - \"HTTP/1.1 201\" - \"Broken pipe\" program:website-backend";
     // 2018-06-23T17:17:48+03:00
     const T: i64 = 1_529_763_468_000_000;
 
@@ -442,7 +442,9 @@ mod tests {
 
     #[test]
     fn email_in_the_familiar_form() {
-        let a = alert(r#"{"kind":"periodic","interval":"1h","time_zone":"Europe/Volgograd","destination":{"email":{"to":["head@shop.example"]}}}"#);
+        let a = alert(
+            r#"{"kind":"periodic","interval":"1h","time_zone":"Europe/Volgograd","destination":{"email":{"to":["head@shop.example"]}}}"#,
+        );
         let evs = [ev(924738417398165504, T, LINE)];
         let f = firing(&a, What::Matches { total: 1, events: &evs, past: "in the past hour".into() });
         let Message::Email { subject, text, html, to, .. } = message(&f) else { panic!() };
@@ -454,18 +456,23 @@ mod tests {
         assert!(text.contains("Times are in Europe/Volgograd (UTC+03:00)."), "{text}");
         let html = html.unwrap();
         assert!(html.contains("&quot;HTTP/2.0 201&quot;"), "the query is escaped: {html}");
-        assert!(html.contains("<a href=\"http://127.0.0.1:8080/events/924738417398165504\">Jun 23 17:17:48 website-backend"));
+        assert!(
+            html.contains(
+                "<a href=\"http://127.0.0.1:8080/events/924738417398165504\">Jun 23 17:17:48 website-backend"
+            )
+        );
     }
 
     #[test]
     fn webhook_payload_has_the_hosted_shape() {
-        let a = alert(r#"{"kind":"periodic","interval":"1h","time_zone":"Europe/Volgograd","destination":{"webhook":"http://127.0.0.1:9/"}}"#);
+        let a = alert(
+            r#"{"kind":"periodic","interval":"1h","time_zone":"Europe/Volgograd","destination":{"webhook":"http://127.0.0.1:9/"}}"#,
+        );
         let evs = [ev(924738417398165504, T, LINE)];
         let f = firing(&a, What::Matches { total: 1, events: &evs, past: "in the past hour".into() });
         let Message::Webhook { payload, .. } = message(&f) else { panic!() };
         let got: Value = serde_json::from_str(&payload).unwrap();
-        let want: Value =
-            serde_json::from_str(include_str!("../../testdata/papertrail-webhook-payload.json")).unwrap();
+        let want: Value = serde_json::from_str(include_str!("../../testdata/papertrail-webhook-payload.json")).unwrap();
         // Every key of the reference is there with the same value, except the links and the sender's number.
         fn check(want: &Value, got: &Value, path: &str) {
             match want {
@@ -473,7 +480,9 @@ mod tests {
                     for (k, v) in m {
                         let p = format!("{path}.{k}");
                         let g = got.get(k).unwrap_or_else(|| panic!("{p} missing"));
-                        if ["html_edit_url", "html_search_url", "source_id", "id"].contains(&k.as_str()) && !v.is_string() {
+                        if ["html_edit_url", "html_search_url", "source_id", "id"].contains(&k.as_str())
+                            && !v.is_string()
+                        {
                             assert_eq!(g.is_number(), v.is_number(), "{p}");
                             continue;
                         }
@@ -496,14 +505,27 @@ mod tests {
 
     #[test]
     fn inactivity_and_recovery_say_so() {
-        let a = alert(r#"{"kind":"inactivity","interval":"30m","active_hours":"09:00-21:00","time_zone":"Europe/Volgograd","destination":{"telegram":{"bot_token":"1:A","chat_id":5}}}"#);
-        let f = firing(&a, What::Inactive { count: 0, threshold: 1, window: Duration::from_secs(1800), last_match: Some(T - 3_600_000_000) });
+        let a = alert(
+            r#"{"kind":"inactivity","interval":"30m","active_hours":"09:00-21:00","time_zone":"Europe/Volgograd","destination":{"telegram":{"bot_token":"1:A","chat_id":5}}}"#,
+        );
+        let f = firing(
+            &a,
+            What::Inactive {
+                count: 0,
+                threshold: 1,
+                window: Duration::from_secs(1800),
+                last_match: Some(T - 3_600_000_000),
+            },
+        );
         assert_eq!(subject(&f), "\"non-ok website orders\" alert: 0 matches in 30 minutes (at 2018-06-23 17:18)");
         let Message::Telegram { text, chat_id, .. } = message(&f) else { panic!() };
         assert_eq!(chat_id, "5");
         assert!(text.contains("No events matched your non-ok website orders search in the past 30 minutes. The last one was at 2018-06-23 16:17:48."), "{text}");
         let first = ev(5, T, "ok");
-        let f = firing(&a, What::Recovered { quiet_since: T - 60_000_000, first: &first, window: Duration::from_secs(1800) });
+        let f = firing(
+            &a,
+            What::Recovered { quiet_since: T - 60_000_000, first: &first, window: Duration::from_secs(1800) },
+        );
         assert_eq!(subject(&f), "\"non-ok website orders\" recovered: matching again (at 2018-06-23 17:18)");
         assert_eq!(payload(&f)["inactivity"]["state"], "recovered");
     }
@@ -525,7 +547,9 @@ mod tests {
 
     #[test]
     fn signed_json_carries_the_alert() {
-        let a = alert(r#"{"kind":"immediate","destination":{"webhook_json":"http://127.0.0.1:9/","secret":"0123456789abcdef"}}"#);
+        let a = alert(
+            r#"{"kind":"immediate","destination":{"webhook_json":"http://127.0.0.1:9/","secret":"0123456789abcdef"}}"#,
+        );
         let evs = [ev(1, T, LINE)];
         let f = firing(&a, What::Matches { total: 1, events: &evs, past: past(1) });
         let Message::WebhookJson { body, secret, .. } = message(&f) else { panic!() };

@@ -114,9 +114,10 @@ macro_rules! alert_columns {
 impl Db {
     /// Every saved search with its alerts, by id.
     pub async fn searches(&self) -> Result<Vec<StoredSearch>, DbError> {
-        let rows: Vec<SearchRow> = sqlx::query_as(concat!("SELECT ", search_columns!(), " FROM saved_searches ORDER BY id"))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<SearchRow> =
+            sqlx::query_as(concat!("SELECT ", search_columns!(), " FROM saved_searches ORDER BY id"))
+                .fetch_all(&self.pool)
+                .await?;
         let alerts: Vec<AlertRow> =
             sqlx::query_as(concat!("SELECT ", alert_columns!(), " FROM alerts ORDER BY search_id, position, id"))
                 .fetch_all(&self.pool)
@@ -142,11 +143,14 @@ impl Db {
                 .fetch_optional(&self.pool)
                 .await?;
         let Some(row) = row else { return Ok(None) };
-        let alerts: Vec<AlertRow> =
-            sqlx::query_as(concat!("SELECT ", alert_columns!(), " FROM alerts WHERE search_id = $1 ORDER BY position, id"))
-                .bind(id)
-                .fetch_all(&self.pool)
-                .await?;
+        let alerts: Vec<AlertRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            alert_columns!(),
+            " FROM alerts WHERE search_id = $1 ORDER BY position, id"
+        ))
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
         let alerts = alerts.into_iter().map(AlertRow::into_stored).collect::<Result<_, _>>()?;
         Ok(Some(search_from_row(row, alerts)))
     }
@@ -160,7 +164,13 @@ impl Db {
     }
 
     /// Stores a new saved search; its alerts start after `cursor_id` (the newest stored event).
-    pub async fn create_search(&self, def: &SearchDef, origin: Origin, now: i64, cursor_id: u64) -> Result<i64, DbError> {
+    pub async fn create_search(
+        &self,
+        def: &SearchDef,
+        origin: Origin,
+        now: i64,
+        cursor_id: u64,
+    ) -> Result<i64, DbError> {
         let mut tx = self.pool.begin().await?;
         let (id,): (i64,) = sqlx::query_as(
             "INSERT INTO saved_searches (name, query, origin, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) RETURNING id",
@@ -196,16 +206,17 @@ impl Db {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        let old: Vec<AlertRow> =
-            sqlx::query_as(concat!("SELECT ", alert_columns!(), " FROM alerts WHERE search_id = $1 ORDER BY position, id"))
-                .bind(id)
-                .fetch_all(&mut *tx)
-                .await?;
+        let old: Vec<AlertRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            alert_columns!(),
+            " FROM alerts WHERE search_id = $1 ORDER BY position, id"
+        ))
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
         // (id, definition, still unclaimed); a row that no longer parses is never claimed.
-        let mut old: Vec<(i64, Option<AlertDef>, bool)> = old
-            .into_iter()
-            .map(|a| (a.id, serde_json::from_str(&a.definition).ok(), true))
-            .collect();
+        let mut old: Vec<(i64, Option<AlertDef>, bool)> =
+            old.into_iter().map(|a| (a.id, serde_json::from_str(&a.definition).ok(), true)).collect();
         for (pos, a) in def.alerts.iter().enumerate() {
             let kept = old.iter_mut().find(|(_, d, free)| *free && d.as_ref() == Some(a));
             match kept {
@@ -239,7 +250,12 @@ impl Db {
     /// Stores an alert's notifications and moves its cursor in one
     /// transaction. Returns false (and stores nothing) when the alert was
     /// deleted meanwhile.
-    pub async fn commit_alert(&self, progress: &AlertProgress, notifications: &[NewNotification], now: i64) -> Result<bool, DbError> {
+    pub async fn commit_alert(
+        &self,
+        progress: &AlertProgress,
+        notifications: &[NewNotification],
+        now: i64,
+    ) -> Result<bool, DbError> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query("UPDATE alerts SET cursor_id = $1, evaluated_at = $2, state = $3 WHERE id = $4")
             .bind(progress.cursor_id as i64)
@@ -252,7 +268,7 @@ impl Db {
             return Ok(false);
         }
         if !notifications.is_empty() {
-            super::insert_notifications(&mut *tx, now, notifications).await?;
+            super::insert_notifications(&mut tx, now, notifications).await?;
         }
         tx.commit().await?;
         Ok(true)

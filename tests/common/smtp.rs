@@ -14,19 +14,13 @@ use super::Proc;
 
 const PYTHON: &str = "/usr/bin/python3";
 
-
 /// `/usr/bin/python3` with the aiosmtpd module (the `python3` on PATH may be
 /// another Python). Panics, saying what to install, when either is missing.
 pub fn python_with_aiosmtpd() -> &'static str {
     if !Path::new(PYTHON).is_file() {
-        panic!(
-            "{PYTHON} is not installed: apt-get install python3 python3-aiosmtpd (scripts/test does)"
-        );
+        panic!("{PYTHON} is not installed: apt-get install python3 python3-aiosmtpd (scripts/test does)");
     }
-    let out = Command::new(PYTHON)
-        .args(["-c", "import aiosmtpd"])
-        .output()
-        .unwrap();
+    let out = Command::new(PYTHON).args(["-c", "import aiosmtpd"]).output().unwrap();
     if !out.status.success() {
         panic!(
             "the Python module aiosmtpd is not installed for {PYTHON}: apt-get install python3-aiosmtpd (scripts/test does)\n{}",
@@ -45,40 +39,24 @@ pub struct Pki {
 /// A test CA and a server certificate for `localhost` and 127.0.0.1 signed by it.
 pub fn make_pki(dir: &Path) -> Pki {
     use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-        KeyPair, KeyUsagePurpose,
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
     };
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "orderwatch test CA");
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
+    ca_params.distinguished_name.push(DnType::CommonName, "orderwatch test CA");
+    ca_params.key_usages =
+        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     let ca_key = KeyPair::generate().unwrap();
     let ca_cert = ca_params.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca_params, ca_key);
-    let mut params =
-        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "localhost");
+    let mut params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    params.distinguished_name.push(DnType::CommonName, "localhost");
     params.use_authority_key_identifier_extension = true;
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let key = KeyPair::generate().unwrap();
     let cert = params.signed_by(&key, &issuer).unwrap();
-    let pki = Pki {
-        ca: dir.join("ca.pem"),
-        cert: dir.join("server-cert.pem"),
-        key: dir.join("server-key.pem"),
-    };
+    let pki = Pki { ca: dir.join("ca.pem"), cert: dir.join("server-cert.pem"), key: dir.join("server-key.pem") };
     std::fs::write(&pki.ca, ca_cert.pem()).unwrap();
     std::fs::write(&pki.cert, cert.pem()).unwrap();
     std::fs::write(&pki.key, key.serialize_pem()).unwrap();
@@ -104,24 +82,20 @@ impl SmtpSink {
         let python = python_with_aiosmtpd();
         let out = dir.join(format!("mail-{port}"));
         let mut cmd = Command::new(python);
-        cmd.env(
-            "PYTHONPATH",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data"),
-        )
-        .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")]);
+        cmd.env("PYTHONPATH", concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data")).args([
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &format!("127.0.0.1:{port}"),
+        ]);
         match tls {
             SinkTls::Plain => {}
             SinkTls::StartTls(p) => {
-                cmd.arg("--tlscert")
-                    .arg(&p.cert)
-                    .arg("--tlskey")
-                    .arg(&p.key);
+                cmd.arg("--tlscert").arg(&p.cert).arg("--tlskey").arg(&p.key);
             }
             SinkTls::Implicit(p) => {
-                cmd.arg("--smtpscert")
-                    .arg(&p.cert)
-                    .arg("--smtpskey")
-                    .arg(&p.key);
+                cmd.arg("--smtpscert").arg(&p.cert).arg("--smtpskey").arg(&p.key);
             }
         }
         cmd.args(["-c", "smtp_sink.Sink"]).arg(&out);
@@ -146,15 +120,11 @@ impl SmtpSink {
             .flatten()
             .map(|e| e.path())
             .filter(|p| {
-                p.extension().is_some_and(|e| e == "json")
-                    && !p.file_name().unwrap().to_string_lossy().starts_with('.')
+                p.extension().is_some_and(|e| e == "json") && !p.file_name().unwrap().to_string_lossy().starts_with('.')
             })
             .collect();
         names.sort();
-        names
-            .iter()
-            .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
-            .collect()
+        names.iter().map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()).collect()
     }
 
     pub fn stop(mut self) {
@@ -162,4 +132,3 @@ impl SmtpSink {
         self.proc.stop(Duration::from_secs(2));
     }
 }
-
