@@ -108,6 +108,7 @@ impl Server {
         listening.extend(tcp.as_ref().map(|_| crate::telemetry::Listener::Tcp));
         listening.extend(tls.as_ref().map(|_| crate::telemetry::Listener::Tls));
         crate::telemetry::register(&listening);
+        crate::telemetry::register_alerts();
 
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();

@@ -90,6 +90,31 @@ pub fn notification_attempt(channel: &str, outcome: &'static str) {
         .increment(1);
 }
 
+/// Lines the alert scanner has run through every saved search (compare with
+/// `orderwatch_lines_stored_total` to see it keep up).
+pub fn alert_lines_scanned(lines: u64) {
+    counter!("orderwatch_alert_lines_scanned_total").increment(lines);
+}
+
+/// An alert raised a notification: `matches`, `inactive` or `recovered`.
+pub fn alert_fired(what: &'static str) {
+    counter!("orderwatch_alerts_fired_total", "what" => what).increment(1);
+}
+
+/// An alert could not store its notification and cursor (retried in 1 s).
+pub fn alert_commit_failed() {
+    counter!("orderwatch_alert_commit_errors_total").increment(1);
+}
+
+/// Makes the alert counters visible at zero.
+pub fn register_alerts() {
+    alert_lines_scanned(0);
+    for what in ["matches", "inactive", "recovered"] {
+        counter!("orderwatch_alerts_fired_total", "what" => what).increment(0);
+    }
+    counter!("orderwatch_alert_commit_errors_total").increment(0);
+}
+
 /// Makes the notification counters of every channel visible at zero.
 pub fn register_notifications() {
     for channel in crate::notify::CHANNELS {

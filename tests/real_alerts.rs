@@ -111,6 +111,10 @@ destination = {{ webhook = "{}" }}
     assert_eq!(ev["severity"], "Info");
     assert_eq!(ev["facility"], "Daemon");
     assert!(ev["received_at"].as_str().unwrap().ends_with("+03:00"), "in the alert's zone: {ev}");
+    let m = s.get("/metrics").text();
+    assert!(common::metric(&m, "orderwatch_alerts_fired_total", &[("what", "matches")]) >= 2.0, "{m}");
+    assert_eq!(common::metric(&m, "orderwatch_alert_lines_scanned_total", &[]), 15.0, "{m}");
+    assert_eq!(common::metric(&m, "orderwatch_alert_commit_errors_total", &[]), 0.0, "{m}");
     s.stop();
 }
 
@@ -339,5 +343,61 @@ fn email_alert_waits_for_smtp_and_arrives_once_in_the_familiar_form() {
     let n = s.api("GET", &format!("/api/v1/notifications/{}", n["id"]), "").json();
     assert_eq!(n["status"], "sent", "{n}");
     sink.stop();
+    s.stop();
+}
+
+/// Saved searches of the config file: read-only through the API, updated from
+/// the file at start (an unchanged alert keeps its id, so its cursor), removed
+/// when the file drops them, and refused when a name clashes with an API one.
+#[test]
+fn config_searches_follow_the_file() {
+    let config = |query: &str| {
+        format!(
+            r#"
+[[searches]]
+name = "orders"
+query = '{query}'
+[[searches.alerts]]
+kind = "immediate"
+destination = {{ webhook = "http://127.0.0.1:9/hook" }}
+[[searches.alerts]]
+kind = "periodic"
+interval = "1h"
+destination = {{ webhook = "http://127.0.0.1:9/hourly" }}
+"#
+        )
+    };
+    let mut s = Server::start(&config("POST /api/v1/orders/"));
+    let list = s.api("GET", "/api/v1/searches", "").json();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    let search = &list[0];
+    assert_eq!(search["origin"], "config");
+    let id = search["id"].as_i64().unwrap();
+    let alert_ids: Vec<i64> = search["alerts"].as_array().unwrap().iter().map(|a| a["id"].as_i64().unwrap()).collect();
+    let body = json!({"name": "orders", "query": "x"}).to_string();
+    for method in ["PUT", "DELETE"] {
+        let r = s.api(method, &format!("/api/v1/searches/{id}"), if method == "PUT" { &body } else { "" });
+        assert_eq!(r.status, 409, "{method}: {}", r.text());
+        assert!(r.text().contains("config file"), "{}", r.text());
+    }
+
+    // The query changes in the file; the alerts stay the same and keep their ids.
+    s.stop();
+    s.set_config(&config("POST /api/v1/orders/ status:>=400"));
+    s.restart();
+    let after = s.api("GET", &format!("/api/v1/searches/{id}"), "").json();
+    assert_eq!(after["query"], "POST /api/v1/orders/ status:>=400");
+    let ids: Vec<i64> = after["alerts"].as_array().unwrap().iter().map(|a| a["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, alert_ids);
+
+    // An API search may not share a name with a config one.
+    let r = s.api("POST", "/api/v1/searches", &json!({"name": "orders", "query": "y"}).to_string());
+    assert_eq!(r.status, 409, "{}", r.text());
+
+    // Dropped from the file, dropped from orderwatch.
+    s.stop();
+    s.set_config("");
+    s.restart();
+    assert_eq!(s.api("GET", "/api/v1/searches", "").json(), json!([]));
     s.stop();
 }

@@ -31,6 +31,7 @@ use crate::logstore::LogStore;
 use crate::logstore::search::SearchRequest;
 use crate::notify::Notifier;
 use crate::query::{self, Matcher, QuerySet};
+use crate::telemetry;
 
 /// Lines kept in memory per alert for its next notification; beyond this the
 /// notification says how many more matched (`reached_record_limit`).
@@ -247,9 +248,12 @@ fn scan(
                     }
                     let c = compiled.read().unwrap().clone();
                     let mut hits = Vec::new();
+                    let mut n = 0;
                     for ev in batch.iter().filter(|e| e.id > scanned) {
                         hit_list(&c, ev, &mut found, &mut hits);
+                        n += 1;
                     }
+                    telemetry::alert_lines_scanned(n);
                     scanned = last.id;
                     if out.send(Scanned { version: c.version, upto: scanned, hits, live: true }).await.is_err() {
                         return;
@@ -612,6 +616,7 @@ impl Engine {
             }
             None => Vec::new(),
         };
+        let fired = what.as_ref().map(render::tag);
         let progress = AlertProgress {
             alert_id: a.id,
             cursor_id: cursor,
@@ -627,7 +632,8 @@ impl Engine {
                 a.pending_count = 0;
                 a.inactivity = next_inactivity;
                 a.retry_at = None;
-                if !notifications.is_empty() {
+                if let Some(tag) = fired {
+                    telemetry::alert_fired(tag);
                     a.last_sent = Some(instant);
                     self.notifier.wake();
                 }
@@ -636,6 +642,7 @@ impl Engine {
                 }
             }
             Err(e) => {
+                telemetry::alert_commit_failed();
                 tracing::error!(alert = self.alerts[i].id, error = %e, "could not store an alert's notification; retrying in 1 s");
                 self.alerts[i].retry_at = Some(instant + Duration::from_secs(1));
             }

@@ -50,12 +50,17 @@ pub struct Firing<'a> {
 }
 
 /// The notification for a firing, with a key that makes storing it twice harmless.
-pub fn notification(f: &Firing) -> NewNotification {
-    let tag = match f.what {
+/// What a firing says, in one word: `matches`, `inactive` or `recovered`.
+pub fn tag(what: &What) -> &'static str {
+    match what {
         What::Matches { .. } => "matches",
         What::Inactive { .. } => "inactive",
         What::Recovered { .. } => "recovered",
-    };
+    }
+}
+
+pub fn notification(f: &Firing) -> NewNotification {
+    let tag = tag(&f.what);
     NewNotification {
         source: format!("alert:{}", f.alert_id),
         dedup_key: Some(format!("alert:{}:{tag}:{}-{}", f.alert_id, f.from_id, f.to_id)),
