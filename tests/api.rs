@@ -396,6 +396,7 @@ async fn saved_searches_are_created_read_changed_and_deleted() {
             {"kind": "immediate", "time_zone": "Europe/Volgograd", "destination": {"webhook": "http://127.0.0.1:9/hook"}},
             {"kind": "periodic", "interval": "1h", "threshold": 2, "destination": {"email": {"to": ["head@shop.example"], "cc": ["dev@shop.example"]}}},
             {"kind": "inactivity", "interval": "30m", "active_hours": "09:00-21:00", "destination": {"telegram": {"bot_token": "1:A", "chat_id": -100}}},
+            {"kind": "immediate", "destination": {"webhook_json": "https://hooks.example/x", "secret": "a-secret-of-more-than-16"}},
         ],
     });
     let (st, created) = call(&h, admin_json("POST", "/api/v1/searches", &seed)).await;
@@ -403,8 +404,12 @@ async fn saved_searches_are_created_read_changed_and_deleted() {
     let id = created["id"].as_i64().unwrap();
     assert_eq!(created["name"], seed["name"]);
     assert_eq!(created["origin"], "api");
-    assert_eq!(created["alerts"].as_array().unwrap().len(), 3);
+    assert_eq!(created["alerts"].as_array().unwrap().len(), 4);
     assert_eq!(created["alerts"][2]["destination"]["telegram"]["chat_id"], -100);
+    // Secrets are never shown.
+    assert_eq!(created["alerts"][2]["destination"]["telegram"]["bot_token"], "1:***");
+    assert_eq!(created["alerts"][3]["destination"]["secret"], "***");
+    assert!(!created.to_string().contains("a-secret-of-more-than-16"));
     let first_alert = created["alerts"][0]["id"].as_i64().unwrap();
 
     let (st, list) = call(&h, admin_get("/api/v1/searches")).await;
@@ -414,13 +419,21 @@ async fn saved_searches_are_created_read_changed_and_deleted() {
     assert_eq!((st, &one["query"]), (StatusCode::OK, &seed["query"]));
 
     // Changing one alert keeps the others (same ids, same cursors).
-    let mut changed = seed.clone();
+    // What GET showed (masked secrets and all) can be PUT back with a change.
+    let mut changed = one.clone();
+    changed.as_object_mut().unwrap().retain(|k, _| k == "name" || k == "query" || k == "alerts");
+    for a in changed["alerts"].as_array_mut().unwrap() {
+        a.as_object_mut().unwrap().remove("id");
+    }
     changed["alerts"][1]["threshold"] = 5.into();
     let (st, updated) = call(&h, admin_json("PUT", &format!("/api/v1/searches/{id}"), &changed)).await;
     assert_eq!(st, StatusCode::OK, "{updated}");
     assert_eq!(updated["alerts"][0]["id"].as_i64().unwrap(), first_alert);
     assert_ne!(updated["alerts"][1]["id"], created["alerts"][1]["id"]);
     assert_eq!(updated["alerts"][1]["threshold"], 5);
+    // The masked secrets meant the stored ones: those alerts are unchanged, same ids.
+    assert_eq!(updated["alerts"][2]["id"], created["alerts"][2]["id"]);
+    assert_eq!(updated["alerts"][3]["id"], created["alerts"][3]["id"]);
 
     // Names are unique.
     let (st, dup) = call(&h, admin_json("POST", "/api/v1/searches", &seed)).await;

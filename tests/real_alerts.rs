@@ -401,3 +401,32 @@ destination = {{ webhook = "http://127.0.0.1:9/hourly" }}
     assert_eq!(s.api("GET", "/api/v1/searches", "").json(), json!([]));
     s.stop();
 }
+
+/// Changing an alert (here its destination and batch) hands the lines it had
+/// not yet reported to its successor instead of dropping them.
+#[test]
+fn a_changed_alert_keeps_its_unreported_lines() {
+    let hooks = Hooks::start();
+    let mut s = Server::start("");
+    let def = |path: &str, batch: &str| {
+        json!({"name": "refused orders", "query": "order refused",
+               "alerts": [{"kind": "immediate", "batch": batch, "destination": {"webhook": hooks.url(path)}}]})
+    };
+    let created = create(&s, &def("/a", "1h"));
+    let id = created["id"].as_i64().unwrap();
+    assert_eq!(s.post_logs(b"<30>Jun 23 17:17:48 web app: order refused n=1\n").status, 200);
+    hooks.wait("/a", Duration::from_secs(10), |h| !h.is_empty());
+    // The second line waits for the 1h batch window...
+    assert_eq!(s.post_logs(b"<30>Jun 23 17:17:49 web app: order refused n=2\n").status, 200);
+    s.wait_for("\"order refused\"", 2, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(300));
+    // ...when the alert is changed.
+    let r = s.api("PUT", &format!("/api/v1/searches/{id}"), &def("/b", "100ms").to_string());
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = hooks.wait("/b", Duration::from_secs(10), |h| !h.is_empty());
+    let events = delivered_events(&got);
+    let msgs: Vec<&str> = events.values().map(|(m, _)| m.as_str()).collect();
+    assert_eq!(msgs, ["order refused n=2"]);
+    assert_eq!(delivered_events(&hooks.delivered("/a")).len(), 1);
+    s.stop();
+}

@@ -164,8 +164,9 @@ pub async fn sync_config(db: &Db, defs: &[SearchDef], newest_id: u64) -> anyhow:
                     db.update_search(id, def, now, newest_id).await?;
                 }
             }
-            Some((_, Origin::Api)) => anyhow::bail!(
-                "config: the saved search {:?} is also one made through the API; rename one of them (or DELETE /api/v1/searches/ID)",
+            Some((id, Origin::Api)) => anyhow::bail!(
+                "config: the saved search {:?} is also one made through the API (id {id}); rename the one in the config \
+                 file, or start without it and DELETE /api/v1/searches/{id}",
                 def.name
             ),
         }
@@ -265,6 +266,11 @@ fn scan(
                         "the alert scanner fell behind; reading the missed lines from the store"
                     );
                     need_catch_up = true;
+                    // Windows wait until the gap is read back.
+                    let version = compiled.read().unwrap().version;
+                    if out.send(Scanned { version, upto: scanned, hits: Vec::new(), live: false }).await.is_err() {
+                        return;
+                    }
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             }
@@ -308,6 +314,7 @@ struct InactivityState {
 struct LiveAlert {
     id: i64,
     search_id: i64,
+    kind: super::AlertKind,
     search_name: String,
     query: String,
     alert: Alert,
@@ -365,6 +372,9 @@ impl Engine {
     fn load(&mut self, searches: Vec<StoredSearch>, newest: u64) -> anyhow::Result<Compiled> {
         self.version += 1;
         let mut old: HashMap<i64, LiveAlert> = self.alerts.drain(..).map(|a| (a.id, a)).collect();
+        // Alerts that keep their row keep their state; only the others can be replaced.
+        let staying: std::collections::HashSet<i64> =
+            searches.iter().flat_map(|s| s.alerts.iter().map(|a| a.id)).collect();
         let mut queries = Vec::new();
         let mut search_ids = Vec::new();
         let now = now_micros();
@@ -392,11 +402,26 @@ impl Engine {
                     self.alerts.push(live);
                     continue;
                 }
-                let mut inactivity: InactivityState = serde_json::from_str(&a.state).unwrap_or_default();
-                if inactivity.since == 0 {
-                    inactivity.since = a.evaluated_at;
+                // An alert whose definition changed took over the row of the old
+                // one (same search, same kind: `Db::update_search`); it takes
+                // over its pending lines too, so a change never drops them.
+                let replaced = replaced_by_kind(&mut old, &staying, s.id, &a.definition);
+                if let Some(mut live) = replaced {
+                    live.id = a.id;
+                    live.search_name = s.name.clone();
+                    live.query = s.query.clone();
+                    if let Rule::Periodic { period, .. } = alert.rule {
+                        live.next_due = next_boundary(period, live.evaluated_at, &alert.zone) + PERIOD_GRACE_US;
+                    }
+                    live.alert = alert;
+                    self.alerts.push(live);
+                    continue;
                 }
+                let mut inactivity: InactivityState = serde_json::from_str(&a.state).unwrap_or_default();
                 let first_load = self.version == 1;
+                // A full window must be watched before it can fire: after a
+                // restart too (what happened while orderwatch was down is unknown).
+                inactivity.since = inactivity.since.max(a.evaluated_at).max(if first_load { now } else { 0 });
                 let next_due = match alert.rule {
                     Rule::Periodic { period, .. } => {
                         next_boundary(period, a.evaluated_at, &alert.zone) + PERIOD_GRACE_US
@@ -406,6 +431,7 @@ impl Engine {
                 self.alerts.push(LiveAlert {
                     id: a.id,
                     search_id: s.id,
+                    kind: a.definition.kind,
                     search_name: s.name.clone(),
                     query: s.query.clone(),
                     alert,
@@ -518,7 +544,7 @@ impl Engine {
             }
         }
         self.scanned_to = self.scanned_to.max(s.upto);
-        self.caught_up |= s.live;
+        self.caught_up = s.live;
         self.fire_due().await;
     }
 
@@ -561,8 +587,9 @@ impl Engine {
     }
 
     async fn fire(&mut self, i: usize, now: i64, instant: Instant) {
-        let scanned_to = self.scanned_to;
         let a = &self.alerts[i];
+        // Never behind the alert's own start (the engine may lag the store when an alert is made).
+        let scanned_to = self.scanned_to.max(a.cursor);
         let mut next_inactivity = a.inactivity.clone();
         let (what, evaluated_at, cursor) = match a.alert.rule {
             Rule::Immediate { .. } => (
@@ -624,7 +651,7 @@ impl Engine {
             state: serde_json::to_string(&next_inactivity).expect("state serialises"),
         };
         match self.db.commit_alert(&progress, &notifications, now).await {
-            Ok(_) => {
+            Ok(stored) => {
                 let a = &mut self.alerts[i];
                 a.cursor = cursor;
                 a.evaluated_at = evaluated_at;
@@ -632,7 +659,7 @@ impl Engine {
                 a.pending_count = 0;
                 a.inactivity = next_inactivity;
                 a.retry_at = None;
-                if let Some(tag) = fired {
+                if let Some(tag) = fired.filter(|_| stored) {
                     telemetry::alert_fired(tag);
                     a.last_sent = Some(instant);
                     self.notifier.wake();
@@ -655,7 +682,10 @@ impl Engine {
         let scanned_to = self.scanned_to;
         let mut all = Vec::new();
         for a in &mut self.alerts {
-            if a.pending.is_empty() && a.cursor < scanned_to {
+            // An inactivity alert's pending line is only the first after it
+            // fired, for the recovery message; its state is in `inactivity`.
+            let holds = !a.pending.is_empty() && !matches!(a.alert.rule, Rule::Inactivity { .. });
+            if !holds && a.cursor < scanned_to {
                 all.push(AlertProgress {
                     alert_id: a.id,
                     cursor_id: scanned_to,
@@ -677,6 +707,22 @@ impl Engine {
             }
         }
     }
+}
+
+/// Takes out of `old` the running alert a changed definition replaced: the
+/// first (by id) of the same search and kind, as `Db::update_search` chose.
+fn replaced_by_kind(
+    old: &mut HashMap<i64, LiveAlert>,
+    staying: &std::collections::HashSet<i64>,
+    search_id: i64,
+    def: &super::AlertDef,
+) -> Option<LiveAlert> {
+    let id = old
+        .values()
+        .filter(|o| o.search_id == search_id && o.kind == def.kind && !staying.contains(&o.id))
+        .map(|o| o.id)
+        .min()?;
+    old.remove(&id)
 }
 
 /// The first clock boundary of `period` strictly after `after` (µs), in `zone`:

@@ -75,7 +75,7 @@ pub struct AlertDef {
 /// `{"webhook": URL}`, `{"webhook_json": URL, "secret": S}`,
 /// `{"email": {"to": [...], "cc": [...]}}`, `{"slack": URL}`,
 /// `{"telegram": {"bot_token": T, "chat_id": C}}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "DestinationRepr", into = "DestinationRepr")]
 pub enum Destination {
     Webhook { url: String },
@@ -178,6 +178,43 @@ impl From<Destination> for DestinationRepr {
             }
         }
         r
+    }
+}
+
+/// Masked: a `Debug` print (a config dump, a log line) never shows a secret.
+impl std::fmt::Debug for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&serde_json::to_string(&self.masked()).map_err(|_| std::fmt::Error)?)
+    }
+}
+
+/// What the API shows for a secret it keeps.
+pub const MASKED: &str = "***";
+
+impl Destination {
+    /// The destination as people may see it: the signing secret and the
+    /// Telegram token hidden, URLs cut to scheme, host and first path segment
+    /// (webhook URLs carry their secret in the path or the query).
+    pub fn masked(&self) -> Destination {
+        let url = |u: &str| crate::notify::mask_url(u);
+        match self {
+            Destination::Webhook { url: u } => Destination::Webhook { url: url(u) },
+            Destination::WebhookJson { url: u, .. } => Destination::WebhookJson { url: url(u), secret: MASKED.into() },
+            Destination::Email { .. } => self.clone(),
+            Destination::Slack { url: u } => Destination::Slack { url: url(u) },
+            Destination::Telegram { bot_token, chat_id } => Destination::Telegram {
+                bot_token: format!("{}:{MASKED}", bot_token.split(':').next().unwrap_or("")),
+                chat_id: chat_id.clone(),
+            },
+        }
+    }
+
+    /// A destination sent back as it was shown (masked) means the stored one:
+    /// so a client may GET a search, change something else, and PUT it back.
+    pub fn unmask_from<'a>(&mut self, stored: impl IntoIterator<Item = &'a Destination>) {
+        if let Some(d) = stored.into_iter().find(|d| d.masked() == *self && **d != *self) {
+            *self = d.clone();
+        }
     }
 }
 
@@ -352,13 +389,16 @@ pub fn parse_active_hours(v: &str) -> Result<ActiveHours, String> {
         (h <= 24 && m < 60 && h * 60 + m <= 24 * 60).then_some(h * 60 + m)
     };
     let (start, end) = (minute(a).ok_or_else(err)?, minute(b).ok_or_else(err)?);
-    if start == end {
-        return Err(format!("active_hours: {v:?} is empty; leave it out to watch all day"));
+    if start == end || (start, end) == (0, 24 * 60) {
+        return Err(format!("active_hours: {v:?} is empty or the whole day; leave it out to watch all day"));
     }
     Ok(ActiveHours { start, end: end % (24 * 60) })
 }
 
 fn check_url(field: &str, url: &str) -> Result<(), String> {
+    if url.contains('…') {
+        return Err(format!("destination.{field}: {url:?} is masked (as the API shows it); give the whole URL"));
+    }
     match reqwest::Url::parse(url) {
         Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => Ok(()),
         _ => Err(format!("destination.{field}: {url:?} is not an http(s) URL")),
@@ -462,6 +502,25 @@ mod tests {
     }
 
     #[test]
+    fn secrets_are_masked_and_a_masked_one_means_the_stored_one() {
+        let stored: Destination = serde_json::from_str(
+            r#"{"webhook_json":"https://h.example/hook/abcdefghijklmnopqrstuvwxyz?k=v","secret":"0123456789abcdef"}"#,
+        )
+        .unwrap();
+        let shown = serde_json::to_string(&stored.masked()).unwrap();
+        assert_eq!(shown, r#"{"webhook_json":"https://h.example/hook/…?…","secret":"***"}"#);
+        assert!(!format!("{stored:?}").contains("0123456789abcdef"));
+        let mut back: Destination = serde_json::from_str(&shown).unwrap();
+        back.unmask_from([&stored]);
+        assert_eq!(back, stored);
+        let tg: Destination = serde_json::from_str(r#"{"telegram":{"bot_token":"123:SECRET","chat_id":5}}"#).unwrap();
+        assert_eq!(tg.masked(), Destination::Telegram { bot_token: "123:***".into(), chat_id: "5".into() });
+        // A masked URL is never taken as a new destination.
+        let def: AlertDef = serde_json::from_str(&format!(r#"{{"kind":"immediate","destination":{shown}}}"#)).unwrap();
+        assert!(def.check(&jiff::tz::TimeZone::UTC).unwrap_err().contains("masked"));
+    }
+
+    #[test]
     fn bad_destinations_say_what_is_wrong() {
         for (json, want) in [
             (r#"{}"#, "exactly one"),
@@ -522,6 +581,7 @@ mod tests {
         let day = parse_active_hours("09:00-24:00").unwrap();
         assert!(day.contains(9 * 60) && day.contains(23 * 60 + 59) && !day.contains(60));
         assert!(parse_active_hours("10:00-10:00").is_err());
+        assert!(parse_active_hours("00:00-24:00").unwrap_err().contains("leave it out"));
         assert!(parse_active_hours("25:00-26:00").is_err());
     }
 }

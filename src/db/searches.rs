@@ -182,8 +182,9 @@ impl Db {
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| unique_name(e, def.name.trim()))?;
+        let start = Start { cursor_id, evaluated_at: now, state: "{}".into() };
         for (pos, a) in def.alerts.iter().enumerate() {
-            insert_alert(&mut tx, id, pos, a, now, cursor_id).await?;
+            insert_alert(&mut tx, id, pos, a, now, &start).await?;
         }
         tx.commit().await?;
         Ok(id)
@@ -214,26 +215,50 @@ impl Db {
         .bind(id)
         .fetch_all(&mut *tx)
         .await?;
-        // (id, definition, still unclaimed); a row that no longer parses is never claimed.
-        let mut old: Vec<(i64, Option<AlertDef>, bool)> =
-            old.into_iter().map(|a| (a.id, serde_json::from_str(&a.definition).ok(), true)).collect();
+        // An unchanged alert keeps its row. A changed one takes over the row's
+        // place of the first (by id) unclaimed old alert of the same kind: its
+        // cursor, window start and state, so the lines that alert had not yet
+        // reported are reported by its successor (the engine moves its pending
+        // lines over the same way). A row that no longer parses is never claimed.
+        // (row, its definition, kept as it is, already taken over)
+        let mut old: Vec<(AlertRow, Option<AlertDef>, bool, bool)> = old
+            .into_iter()
+            .map(|a| {
+                let d = serde_json::from_str(&a.definition).ok();
+                (a, d, false, false)
+            })
+            .collect();
+        old.sort_by_key(|o| o.0.id);
+        let mut unmatched = Vec::new();
         for (pos, a) in def.alerts.iter().enumerate() {
-            let kept = old.iter_mut().find(|(_, d, free)| *free && d.as_ref() == Some(a));
-            match kept {
-                Some((alert_id, _, free)) => {
-                    *free = false;
+            match old.iter_mut().find(|(_, d, kept, _)| !*kept && d.as_ref() == Some(a)) {
+                Some((row, _, kept, _)) => {
+                    *kept = true;
                     sqlx::query("UPDATE alerts SET position = $1 WHERE id = $2")
                         .bind(pos as i64)
-                        .bind(*alert_id)
+                        .bind(row.id)
                         .execute(&mut *tx)
                         .await?;
                 }
-                None => insert_alert(&mut tx, id, pos, a, now, cursor_id).await?,
+                None => unmatched.push((pos, a)),
             }
         }
-        // What is left unclaimed was removed or changed.
-        for (gone, _, _) in old.into_iter().filter(|o| o.2) {
-            sqlx::query("DELETE FROM alerts WHERE id = $1").bind(gone).execute(&mut *tx).await?;
+        for (pos, a) in unmatched {
+            let heir = old
+                .iter_mut()
+                .find(|(_, d, kept, taken)| !*kept && !*taken && d.as_ref().is_some_and(|d| d.kind == a.kind));
+            let start = match heir {
+                Some((row, _, _, taken)) => {
+                    *taken = true;
+                    Start { cursor_id: row.cursor_id as u64, evaluated_at: row.evaluated_at, state: row.state.clone() }
+                }
+                None => Start { cursor_id, evaluated_at: now, state: "{}".into() },
+            };
+            insert_alert(&mut tx, id, pos, a, now, &start).await?;
+        }
+        // What is not kept was removed or replaced.
+        for (gone, ..) in old.into_iter().filter(|o| !o.2) {
+            sqlx::query("DELETE FROM alerts WHERE id = $1").bind(gone.id).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(true)
@@ -294,23 +319,32 @@ impl Db {
     }
 }
 
+/// Where a new alert row starts.
+struct Start {
+    cursor_id: u64,
+    evaluated_at: i64,
+    state: String,
+}
+
 async fn insert_alert(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     search_id: i64,
     position: usize,
     def: &AlertDef,
     now: i64,
-    cursor_id: u64,
+    start: &Start,
 ) -> Result<(), DbError> {
     let definition = serde_json::to_string(def).expect("an AlertDef always serialises");
     sqlx::query(
         "INSERT INTO alerts (search_id, position, definition, cursor_id, evaluated_at, state, created_at)
-         VALUES ($1, $2, $3, $4, $5, '{}', $5)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(search_id)
     .bind(position as i64)
     .bind(definition)
-    .bind(cursor_id as i64)
+    .bind(start.cursor_id as i64)
+    .bind(start.evaluated_at)
+    .bind(&start.state)
     .bind(now)
     .execute(&mut **tx)
     .await?;

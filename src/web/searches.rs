@@ -46,17 +46,31 @@ fn view(s: StoredSearch, zone: &jiff::tz::TimeZone) -> SearchView {
         name: s.name,
         query: s.query,
         origin: s.origin,
-        alerts: s.alerts.into_iter().map(|a| AlertView { id: a.id, def: a.definition }).collect(),
+        alerts: s
+            .alerts
+            .into_iter()
+            .map(|a| {
+                let mut def = a.definition;
+                def.destination = def.destination.masked();
+                AlertView { id: a.id, def }
+            })
+            .collect(),
     }
 }
 
-/// Reads and checks a search definition from a request body.
-fn definition(st: &AppState, body: &[u8]) -> Result<SearchDef, ApiError> {
-    let def: SearchDef = serde_json::from_slice(body).map_err(|e| {
+/// Reads and checks a search definition from a request body; destinations
+/// sent back masked, as the API shows them, stand for those of `stored`.
+fn definition(st: &AppState, body: &[u8], stored: Option<&StoredSearch>) -> Result<SearchDef, ApiError> {
+    let mut def: SearchDef = serde_json::from_slice(body).map_err(|e| {
         ApiError::BadRequest(format!(
             "the body is not a saved search ({e}); send {{\"name\": ..., \"query\": ..., \"alerts\": [...]}}"
         ))
     })?;
+    if let Some(stored) = stored {
+        for a in &mut def.alerts {
+            a.destination.unmask_from(stored.alerts.iter().map(|s| &s.definition.destination));
+        }
+    }
     def.check(&st.display_zone).map_err(|e| match e {
         SearchError::Query(q) => ApiError::Query(q),
         SearchError::Invalid(m) => ApiError::BadRequest(m),
@@ -89,7 +103,7 @@ pub async fn create(
     body: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
     st.tokens.check(&headers, Scope::Admin)?;
-    let def = definition(&st, &body)?;
+    let def = definition(&st, &body, None)?;
     let id = st.db.create_search(&def, Origin::Api, now_micros(), st.store.newest_id()).await?;
     st.alerts.reload().await?;
     Ok((StatusCode::CREATED, Json(view(found(&st, id).await?, &st.display_zone))))
@@ -102,8 +116,9 @@ pub async fn update(
     body: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
     st.tokens.check(&headers, Scope::Admin)?;
-    let def = definition(&st, &body)?;
-    refuse_config(&found(&st, id).await?)?;
+    let stored = found(&st, id).await?;
+    refuse_config(&stored)?;
+    let def = definition(&st, &body, Some(&stored))?;
     if !st.db.update_search(id, &def, now_micros(), st.store.newest_id()).await? {
         return Err(ApiError::NotFound(format!("there is no saved search {id}")));
     }
