@@ -111,7 +111,8 @@ impl AlertEngine {
         let mut engine = Engine::new(db, notifier, opts);
         let compiled = Arc::new(RwLock::new(Arc::new(engine.load(searches, newest)?)));
         let start_after = engine.alerts.iter().map(|a| a.cursor).min().unwrap_or(newest).min(newest);
-        let (scanned_tx, scanned_rx) = mpsc::channel(256);
+        // Small: a page read back from the store can pin its chunk's decoded buffer.
+        let (scanned_tx, scanned_rx) = mpsc::channel(16);
         let stop = CancellationToken::new();
         engine.scanned_to = start_after;
         engine.compiled = compiled.clone();
@@ -751,11 +752,13 @@ fn active_since(hours: Option<super::ActiveHours>, now: i64, zone: &jiff::tz::Ti
     if !h.contains(minute) {
         return i64::MAX;
     }
-    let Ok(midnight) = z.start_of_day() else {
-        return i64::MAX;
-    };
-    let start_today = midnight.timestamp().as_microsecond() + i64::from(h.start) * 60_000_000;
-    if minute >= h.start { start_today } else { start_today - 86_400_000_000 }
+    // Today's (or, past midnight, yesterday's) start in local time: right on DST days too.
+    let day = if minute >= h.start { Ok(z.clone()) } else { z.yesterday() };
+    day.and_then(|d| {
+        d.with().hour((h.start / 60) as i8).minute((h.start % 60) as i8).second(0).subsec_nanosecond(0).build()
+    })
+    .map(|t| t.timestamp().as_microsecond())
+    .unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
@@ -790,5 +793,8 @@ mod tests {
         // 02:00 local on the 24th: the stretch began at 22:00 on the 23rd.
         assert_eq!(active_since(night, at("2026-06-23T23:00:00Z"), &vg), at("2026-06-23T19:00:00Z"));
         assert_eq!(active_since(None, 0, &vg), i64::MIN);
+        // The day clocks go forward (Berlin, 2026-03-29, 02:00 → 03:00): 09:00 is 07:00Z, not 08:00Z.
+        let berlin = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+        assert_eq!(active_since(h, at("2026-03-29T10:00:00Z"), &berlin), at("2026-03-29T07:00:00Z"));
     }
 }

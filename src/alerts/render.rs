@@ -380,6 +380,11 @@ fn chat_text(f: &Firing, max_chars: usize, slack: bool) -> String {
         }
     }
     out.push_str(&tail);
+    if slack {
+        // Slack reads `<…>` as links and mentions (`<!channel>`): a logged
+        // line must not ping anyone. Its three control characters are escaped.
+        out = out.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    }
     out
 }
 
@@ -548,6 +553,10 @@ mod tests {
         let f = firing(&a, What::Matches { total: 1, events: &evs[..1], past: past(2_000_000) });
         let Message::Slack { text, .. } = message(&f) else { panic!() };
         assert!(text.contains("```\n") && text.contains("in the past 2 seconds"), "{text}");
+        let loud = [ev(1, T, "<!channel> a & b")];
+        let f = firing(&a, What::Matches { total: 1, events: &loud, past: past(2_000_000) });
+        let Message::Slack { text, .. } = message(&f) else { panic!() };
+        assert!(text.contains("&lt;!channel&gt; a &amp; b") && !text.contains("<!channel>"), "{text}");
     }
 
     #[test]
