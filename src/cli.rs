@@ -1,6 +1,6 @@
-//! The command line: `serve`, `search`, `tail`, `check-config`. `search` and
-//! `tail` are clients of a running server's search API, so they see exactly
-//! what the API sees (including the live head of the store).
+//! The command line: `serve`, `search`, `tail`, `projects`, `check-config`.
+//! `search`, `tail` and `projects` are clients of a running server's API, so
+//! they see exactly what the API sees (including the live head of the store).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -28,6 +28,8 @@ pub enum Command {
     Tail(SearchArgs),
     /// Check a config file and print the effective settings.
     CheckConfig { file: PathBuf },
+    /// Print the Sentry projects and the DSN to give each SDK (JSON, as GET /api/v1/projects).
+    Projects(ServerArgs),
 }
 
 #[derive(Args, Default)]
@@ -91,11 +93,9 @@ impl ServeArgs {
     }
 }
 
+/// How a command reaches the running server.
 #[derive(Args)]
-pub struct SearchArgs {
-    /// The query, in the hosted log service's language: words, "phrases", OR, -negation,
-    /// (groups), program:, sender:, severity:, and access-log fields such as status:>=500.
-    pub query: Vec<String>,
+pub struct ServerArgs {
     /// The server's URL [default: from the config's http.listen, else http://127.0.0.1:8080].
     #[arg(long)]
     pub server: Option<String>,
@@ -104,6 +104,15 @@ pub struct SearchArgs {
     pub token: Option<String>,
     #[command(flatten)]
     pub serve: ServeArgs,
+}
+
+#[derive(Args)]
+pub struct SearchArgs {
+    /// The query, in the hosted log service's language: words, "phrases", OR, -negation,
+    /// (groups), program:, sender:, severity:, and access-log fields such as status:>=500.
+    pub query: Vec<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
     /// Oldest time: epoch seconds, RFC 3339, or a span ago like 1h.
     #[arg(long)]
     pub min_time: Option<String>,
@@ -136,7 +145,7 @@ struct Client {
 }
 
 impl Client {
-    async fn new(args: &SearchArgs) -> anyhow::Result<Client> {
+    async fn new(args: &ServerArgs) -> anyhow::Result<Client> {
         let settings = args.serve.settings()?;
         let base = args.server.clone().unwrap_or_else(|| format!("http://{}", settings.http));
         let token = match &args.token {
@@ -148,7 +157,12 @@ impl Client {
     }
 
     async fn search(&self, params: &[(&str, String)]) -> anyhow::Result<SearchAnswer> {
-        let url = format!("{}/api/v1/events/search.json", self.base);
+        self.get("/api/v1/events/search.json", params, "the search").await
+    }
+
+    /// GET `path` with the token; `what` names the request in errors.
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str, params: &[(&str, String)], what: &str) -> anyhow::Result<T> {
+        let url = format!("{}{path}", self.base);
         let resp = self
             .http
             .get(&url)
@@ -161,9 +175,9 @@ impl Client {
         if !status.is_success() {
             let body: serde_json::Value = resp.json().await.unwrap_or_default();
             let msg = body.get("error").and_then(|e| e.as_str()).unwrap_or("no message");
-            bail!("the server refused the search ({status}): {msg}");
+            bail!("the server refused {what} ({status}): {msg}");
         }
-        resp.json().await.context("the server's answer is not the search JSON")
+        resp.json().await.with_context(|| format!("the server's answer to {what} is not the JSON expected"))
     }
 }
 
@@ -207,7 +221,7 @@ fn base_params(args: &SearchArgs) -> Vec<(&'static str, String)> {
 }
 
 pub async fn search(args: SearchArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args).await?;
+    let client = Client::new(&args.server).await?;
     let answer = client.search(&base_params(&args)).await?;
     // The API answers in chronological order.
     let events: Box<dyn Iterator<Item = &serde_json::Value>> =
@@ -219,7 +233,7 @@ pub async fn search(args: SearchArgs) -> anyhow::Result<()> {
 }
 
 pub async fn tail(args: SearchArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args).await?;
+    let client = Client::new(&args.server).await?;
     let mut params = base_params(&args);
     let first = client.search(&params).await?;
     for ev in &first.events {
@@ -249,6 +263,14 @@ pub async fn tail(args: SearchArgs) -> anyhow::Result<()> {
             min_id = answer.max_id;
         }
     }
+}
+
+/// `orderwatch projects`: what `GET /api/v1/projects` answers, pretty-printed.
+pub async fn projects(args: ServerArgs) -> anyhow::Result<()> {
+    let client = Client::new(&args).await?;
+    let all: serde_json::Value = client.get("/api/v1/projects", &[], "the projects list").await?;
+    println!("{}", serde_json::to_string_pretty(&all)?);
+    Ok(())
 }
 
 pub fn check_config(file: &Path) -> anyhow::Result<()> {

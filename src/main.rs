@@ -19,6 +19,7 @@ fn main() -> std::process::ExitCode {
             Command::Search(args) => cli::search(args).await,
             Command::Tail(args) => cli::tail(args).await,
             Command::CheckConfig { file } => cli::check_config(&file),
+            Command::Projects(args) => cli::projects(args).await,
         }
     });
     match result {

@@ -54,6 +54,8 @@ impl Server {
         let db = Db::open_sqlite(&s.data.join(DB_FILE)).await.context("cannot open the database")?;
         let admin_token = db.setting_or_insert("api_token", auth::generate_token).await?;
         let (ingest_token, _) = db.setting_or_insert("ingest_token", auth::generate_token).await?;
+        // The Sentry project every SDK can report to from the start (its key is a DSN's public key).
+        db.ensure_default_project(|| auth::generate_token()[..32].to_owned(), crate::event::now_micros()).await?;
 
         let mut tokens = auth::Tokens { admin: vec![admin_token.0.clone()], ingest: vec![ingest_token.clone()] };
         if let Ok(t) = std::env::var("ORDERWATCH_API_TOKEN")
@@ -150,6 +152,7 @@ impl Server {
             tokens,
             max_line_bytes: s.max_line_bytes,
             max_body_bytes: s.max_body_bytes,
+            public_url: s.public_url.clone(),
             display_zone: s.default_zone.clone(),
             udp_port: syslog_udp.map(|a| a.port()),
             prometheus: crate::telemetry::prometheus(),

@@ -65,6 +65,7 @@ async fn harness_with(max_body_bytes: usize, max_line_bytes: usize) -> Harness {
         tokens: Tokens { admin: vec![ADMIN.into()], ingest: vec![INGEST.into()] },
         max_line_bytes,
         max_body_bytes,
+        public_url: "http://127.0.0.1:8080".into(),
         display_zone: zone,
         udp_port: None,
         prometheus: orderwatch::telemetry::prometheus(),

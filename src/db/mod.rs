@@ -22,7 +22,9 @@ use sqlx::{FromRow, SqlitePool};
 
 use crate::logstore::chunk::ChunkMeta;
 
+mod projects;
 mod searches;
+pub use projects::Project;
 pub use searches::{AlertProgress, Origin, StoredAlert, StoredSearch};
 
 #[derive(Debug, thiserror::Error)]

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod error;
 pub mod logs;
 pub mod notifications;
+pub mod projects;
 pub mod search;
 pub mod searches;
 
@@ -33,6 +34,8 @@ pub struct AppState {
     pub tokens: auth::Tokens,
     pub max_line_bytes: usize,
     pub max_body_bytes: usize,
+    /// The address people reach orderwatch at (links, DSNs).
+    pub public_url: String,
     /// The zone times are shown in.
     pub display_zone: jiff::tz::TimeZone,
     /// The UDP syslog port, for the kernel's drop counter on /metrics.
@@ -56,6 +59,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/v1/notifications", get(notifications::list))
         .route("/api/v1/notifications/{id}", get(notifications::get_one))
         .route("/api/v1/notifications/{id}/retry", post(notifications::retry))
+        .route("/api/v1/projects", get(projects::list))
         .route("/api/v1/searches", get(searches::list).post(searches::create))
         .route("/api/v1/searches/{id}", get(searches::get).put(searches::update).delete(searches::delete))
         .with_state(state)
