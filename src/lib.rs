@@ -12,6 +12,7 @@ pub mod logstore;
 pub mod notify;
 pub mod parse;
 pub mod query;
+pub mod sentry;
 pub mod serve;
 pub mod telemetry;
 pub mod web;
