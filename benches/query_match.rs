@@ -23,11 +23,17 @@ use orderwatch::query::{Matcher, Query, QuerySet, compile};
 
 /// Lines to match; `LINES=20000 cargo bench --bench query_match` for a quick look
 /// (`SIZES=100` for one set size, `ONE_BY_ONE=0` to skip the last comparison).
+///
+/// Run by `cargo test --all-targets` (no `--bench` argument), it is a smoke
+/// test: 2000 lines, so the suite checks it works without paying for a benchmark.
 fn line_count() -> usize {
-    std::env::var("LINES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(200_000)
+    let default = if benchmarking() { 200_000 } else { 2_000 };
+    std::env::var("LINES").ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+}
+
+/// `cargo bench` passes `--bench`; `cargo test` does not.
+fn benchmarking() -> bool {
+    std::env::args().any(|a| a == "--bench")
 }
 
 /// SplitMix64: deterministic, no dependency.
