@@ -1,17 +1,13 @@
 //! `POST /api/v1/logs`: bulk log ingest. One log line per body line (a syslog
-//! line or a bare message), `Content-Encoding: gzip` accepted, answered only
+//! line or a bare message), `Content-Encoding` gzip, deflate, br or zstd accepted, answered only
 //! after every line is durable. Query parameters `source_name` and `program`
 //! name the sender of bare lines (default: the client's IP, no program).
 
-use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::header;
-use bytes::Bytes;
-use http_body_util::BodyExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -47,27 +43,9 @@ pub async fn ingest(State(st): State<Arc<AppState>>, req: Request) -> Result<Jso
         .get::<ConnectInfo<SocketAddr>>()
         .map_or_else(|| "127.0.0.1".to_owned(), |c| c.0.ip().to_canonical().to_string());
     let peer = crate::event::Text::from(peer);
-    let encoding = req
-        .headers()
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim().to_ascii_lowercase());
     let limit = st.max_body_bytes;
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| too_large_or_bad(&e, limit))?
-        .to_bytes();
-    let body = match encoding.as_deref() {
-        None | Some("identity") | Some("") => body,
-        Some("gzip") | Some("x-gzip") => gunzip(&body, limit)?,
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "Content-Encoding {other:?} is not supported here; send the body plain or gzip-compressed"
-            )));
-        }
-    };
+    let headers = req.headers().clone();
+    let body = crate::web::body::read(&headers, req.into_body(), limit).await?;
 
     // Bound the work and memory one request can cause: a small gzip body can
     // expand to millions of short lines.
@@ -121,29 +99,3 @@ pub async fn ingest(State(st): State<Arc<AppState>>, req: Request) -> Result<Jso
     })))
 }
 
-/// A body the size limit cut off is 413; anything else that broke the read is 400.
-/// The limit's own error type is looked for in the chain, not its wording.
-fn too_large_or_bad(e: &axum::Error, limit: usize) -> ApiError {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(c) = cause {
-        if c.is::<http_body_util::LengthLimitError>() {
-            return ApiError::PayloadTooLarge(format!("the body is larger than {limit} bytes; split it into smaller posts"));
-        }
-        cause = c.source();
-    }
-    ApiError::BadRequest(format!("could not read the request body: {e}"))
-}
-
-/// Decompresses gzip, refusing to expand past `limit` (a compression bomb gets 413, not memory).
-fn gunzip(body: &[u8], limit: usize) -> Result<Bytes, ApiError> {
-    let mut out = Vec::new();
-    let mut dec = flate2::read::MultiGzDecoder::new(body).take(limit as u64 + 1);
-    dec.read_to_end(&mut out)
-        .map_err(|e| ApiError::BadRequest(format!("the body is not valid gzip: {e}")))?;
-    if out.len() > limit {
-        return Err(ApiError::PayloadTooLarge(format!(
-            "the body expands to more than {limit} bytes; split it into smaller posts"
-        )));
-    }
-    Ok(Bytes::from(out))
-}

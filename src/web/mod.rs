@@ -3,6 +3,7 @@
 //! what tests drive in-process. Only this module knows request and response shapes.
 
 pub mod auth;
+pub mod body;
 pub mod error;
 pub mod logs;
 pub mod notifications;
