@@ -20,9 +20,12 @@ use tower::ServiceExt;
 
 const ADMIN: &str = "admin-token";
 const INGEST: &str = "ingest-token";
+/// The public key in the fixtures' DSNs, given to the harness's project 1.
+const SENTRY_KEY: &str = "3f1c2a9be07d4e0c9b1f6a2d8c4e5f70";
 
 struct Harness {
     app: axum::Router,
+    db: Db,
     notifier: Notifier,
     _alerts: AlertEngine,
     _dir: tempfile::TempDir,
@@ -49,6 +52,8 @@ async fn harness_with(max_body_bytes: usize, max_line_bytes: usize) -> Harness {
     .await
     .unwrap();
     let zone = jiff::tz::TimeZone::get("Europe/Volgograd").unwrap();
+    db.ensure_default_project(|| SENTRY_KEY.into(), 0).await.unwrap();
+    let harness_db = db.clone();
     let alerts = AlertEngine::start(
         db.clone(),
         store.clone(),
@@ -71,7 +76,7 @@ async fn harness_with(max_body_bytes: usize, max_line_bytes: usize) -> Harness {
         prometheus: orderwatch::telemetry::prometheus(),
         notifier: notifier.clone(),
     });
-    Harness { app: web::app(state), notifier, _alerts: alerts, _dir: dir }
+    Harness { app: web::app(state), db: harness_db, notifier, _alerts: alerts, _dir: dir }
 }
 
 async fn call(h: &Harness, req: Request<Body>) -> (StatusCode, Value) {
@@ -486,4 +491,111 @@ async fn bad_saved_searches_say_what_is_wrong() {
     let (st, err) = call(&h, search("q=status%3A%3E%3D")).await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{err}");
     assert!(err["position"].is_number(), "{err}");
+}
+
+// ---------------------------------------------------------------- Sentry ingest
+
+/// The browser fixture, its DSN naming project 1 (the fixture says 2).
+fn browser_envelope() -> Vec<u8> {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/sentry-browser-order-400.envelope"))
+        .unwrap()
+        .replacen("@127.0.0.1:8080/2\"", "@127.0.0.1:8080/1\"", 1)
+        .into_bytes()
+}
+
+fn sentry_post(path: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Request<Body> {
+    let mut b = Request::post(path);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(Body::from(body)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sentry_envelopes_are_stored_before_they_are_answered() {
+    let h = harness(1 << 20).await;
+    let body = browser_envelope();
+    let (st, v) = call(&h, sentry_post("/api/1/envelope/", body.clone(), &[("content-type", "text/plain;charset=UTF-8")])).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v, serde_json::json!({"id": "9b2d5c1e7f0a4c3d8e6b1a2f3c4d5e6f"}));
+    let stored = h.db.envelopes(1).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].0.as_deref(), Some("9b2d5c1e7f0a4c3d8e6b1a2f3c4d5e6f"));
+    assert_eq!(stored[0].1, body, "kept byte for byte (session, client_report and replay_event items too)");
+
+    // Compressed as SDKs send it.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&body).unwrap();
+    let mut zl = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    zl.write_all(&body).unwrap();
+    for (enc, data) in [("gzip", gz.finish().unwrap()), ("deflate", zl.finish().unwrap()), ("zstd", zstd::encode_all(&body[..], 3).unwrap())] {
+        let (st, v) = call(&h, sentry_post("/api/1/envelope/", data, &[("content-encoding", enc)])).await;
+        assert_eq!(st, StatusCode::OK, "{enc}: {v}");
+    }
+    assert_eq!(h.db.envelopes(1).await.unwrap().len(), 4);
+
+    // The legacy store endpoint, with the server SDK's header.
+    let event = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/sentry-python-order-500.event.json")).unwrap();
+    let auth = format!("Sentry sentry_version=7, sentry_client=sentry.python/2.19.0, sentry_key={SENTRY_KEY}");
+    let (st, v) = call(&h, sentry_post("/api/1/store/", event, &[("x-sentry-auth", &auth)])).await;
+    assert_eq!((st, v), (StatusCode::OK, serde_json::json!({"id": "1a2b3c4d5e6f40718293a4b5c6d7e8f9"})));
+    assert_eq!(h.db.envelopes(1).await.unwrap().len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sentry_requests_that_cannot_be_kept_are_refused_and_nothing_is_stored() {
+    let h = harness(1 << 20).await;
+    let no_dsn = String::from_utf8(browser_envelope()).unwrap().replacen(
+        &format!(", \"dsn\": \"http://{SENTRY_KEY}@127.0.0.1:8080/1\""),
+        "",
+        1,
+    );
+    assert!(!no_dsn.lines().next().unwrap().contains("dsn"));
+    // (path, body, headers, status, words of the error)
+    type Case<'a> = (&'a str, Vec<u8>, Vec<(&'a str, String)>, StatusCode, &'a str);
+    let cases: Vec<Case> = vec![
+        ("/api/1/envelope/", no_dsn.clone().into_bytes(), vec![], StatusCode::UNAUTHORIZED, "no Sentry key"),
+        ("/api/1/envelope/?sentry_key=0000", no_dsn.clone().into_bytes(), vec![], StatusCode::FORBIDDEN, "not one of project 1"),
+        ("/api/1/envelope/?sentry_key=0000", browser_envelope(), vec![], StatusCode::FORBIDDEN, "disagree"),
+        ("/api/2/envelope/", browser_envelope(), vec![], StatusCode::FORBIDDEN, "project 1"),
+        ("/api/x/envelope/", browser_envelope(), vec![], StatusCode::NOT_FOUND, "not a project id"),
+        ("/api/1/envelope/", b"this is not an envelope\n".to_vec(), vec![], StatusCode::BAD_REQUEST, "not a Sentry envelope"),
+        ("/api/1/envelope/", browser_envelope(), vec![("content-encoding", "gzip".into())], StatusCode::BAD_REQUEST, "not valid gzip"),
+        ("/api/1/envelope/", no_dsn.clone().into_bytes(), vec![("x-sentry-auth", "Bearer x".into())], StatusCode::UNAUTHORIZED, "Sentry "),
+    ];
+    for (path, body, headers, want, msg) in cases {
+        let hs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (st, v) = call(&h, sentry_post(path, body, &hs)).await;
+        assert_eq!(st, want, "{path}: {v}");
+        assert!(v["error"].as_str().unwrap_or("").contains(msg), "{path}: {v}");
+    }
+    // A compression bomb: 64 MiB of zeros in a few KiB, refused with 413 at 20 MiB.
+    let bomb = zstd::encode_all(&vec![0u8; 64 << 20][..], 3).unwrap();
+    let (st, v) = call(&h, sentry_post(&format!("/api/1/envelope/?sentry_key={SENTRY_KEY}"), bomb, &[("content-encoding", "zstd")])).await;
+    assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    assert!(h.db.envelopes(1).await.unwrap().is_empty(), "nothing refused is stored");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn browsers_get_cors_headers() {
+    let h = harness(1 << 20).await;
+    let pre = Request::builder()
+        .method("OPTIONS")
+        .uri("/api/1/envelope/")
+        .header("origin", "https://example-shop.ru")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .body(Body::empty())
+        .unwrap();
+    let resp = h.app.clone().oneshot(pre).await.unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+    assert!(resp.headers()["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+    let post = Request::post(format!("/api/1/envelope/?sentry_key={SENTRY_KEY}"))
+        .header("origin", "https://example-shop.ru")
+        .body(Body::from(browser_envelope()))
+        .unwrap();
+    let resp = h.app.clone().oneshot(post).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
 }

@@ -24,7 +24,7 @@ use crate::logstore::chunk::ChunkMeta;
 
 mod projects;
 mod searches;
-pub use projects::Project;
+pub use projects::{Project, RawEnvelope};
 pub use searches::{AlertProgress, Origin, StoredAlert, StoredSearch};
 
 #[derive(Debug, thiserror::Error)]

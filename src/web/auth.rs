@@ -44,17 +44,17 @@ fn any_eq(list: &[String], token: &str) -> bool {
 impl Tokens {
     pub fn check(&self, headers: &HeaderMap, scope: Scope) -> Result<(), ApiError> {
         let token = presented(headers).ok_or(ApiError::Unauthorized(
-            "this endpoint needs a token: send `Authorization: Bearer <token>`",
+            "this endpoint needs a token: send `Authorization: Bearer <token>`".into(),
         ))?;
         if token.is_empty() {
-            return Err(ApiError::Unauthorized("the token is empty"));
+            return Err(ApiError::Unauthorized("the token is empty".into()));
         }
         let admin = any_eq(&self.admin, token);
         let ingest = any_eq(&self.ingest, token);
         match (scope, admin, ingest) {
             (_, true, _) | (Scope::Ingest, _, true) => Ok(()),
-            (Scope::Admin, false, true) => Err(ApiError::Forbidden("an ingest token may only post logs")),
-            _ => Err(ApiError::Unauthorized("unknown token")),
+            (Scope::Admin, false, true) => Err(ApiError::Forbidden("an ingest token may only post logs".into())),
+            _ => Err(ApiError::Unauthorized("unknown token".into())),
         }
     }
 }

@@ -135,7 +135,7 @@ mod tests {
             push(&mut bits, 0, 2); // MNIBBLES = 4
             push(&mut bits, (chunk.len() - 1) as u64, 16); // MLEN - 1
             push(&mut bits, 1, 1); // ISUNCOMPRESSED
-            while bits.len() % 8 != 0 {
+            while !bits.len().is_multiple_of(8) {
                 bits.push(false);
             }
             for byte in bits.chunks(8) {
@@ -146,7 +146,7 @@ mod tests {
         }
         push(&mut bits, 1, 1); // ISLAST
         push(&mut bits, 1, 1); // ISLASTEMPTY
-        while bits.len() % 8 != 0 {
+        while !bits.len().is_multiple_of(8) {
             bits.push(false);
         }
         for byte in bits.chunks(8) {

@@ -2,6 +2,8 @@
 //! and a JSON body `{"error": "..."}`. 5xx bodies stay generic and the detail
 //! goes to orderwatch's own log.
 
+use std::borrow::Cow;
+
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -14,9 +16,9 @@ use crate::query::QueryError;
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
-    Unauthorized(&'static str),
+    Unauthorized(Cow<'static, str>),
     #[error("{0}")]
-    Forbidden(&'static str),
+    Forbidden(Cow<'static, str>),
     #[error("{0}")]
     BadRequest(String),
     #[error(transparent)]

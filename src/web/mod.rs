@@ -10,6 +10,7 @@ pub mod notifications;
 pub mod projects;
 pub mod search;
 pub mod searches;
+pub mod sentry;
 
 use std::sync::Arc;
 
@@ -61,6 +62,14 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/v1/notifications/{id}", get(notifications::get_one))
         .route("/api/v1/notifications/{id}/retry", post(notifications::retry))
         .route("/api/v1/projects", get(projects::list))
+        .merge(
+            // Sentry SDKs: bodies bounded on the wire too, CORS for browsers.
+            Router::new()
+                .route("/api/{project_id}/envelope/", post(sentry::envelope))
+                .route("/api/{project_id}/store/", post(sentry::store))
+                .layer(tower_http::limit::RequestBodyLimitLayer::new(sentry::MAX_ENVELOPE_BYTES))
+                .layer(sentry::cors()),
+        )
         .route("/api/v1/searches", get(searches::list).post(searches::create))
         .route("/api/v1/searches/{id}", get(searches::get).put(searches::update).delete(searches::delete))
         .with_state(state)

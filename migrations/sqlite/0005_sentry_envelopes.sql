@@ -1,0 +1,13 @@
+-- Every Sentry envelope (and legacy /store/ body) as received, decompressed,
+-- stored before the SDK is answered: processing (parsing, grouping, lost-order
+-- detection) reads from here and can always be run again.
+CREATE TABLE sentry_envelopes (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id    BIGINT NOT NULL,
+    received_at   BIGINT NOT NULL,
+    event_id      TEXT,
+    client_ip     TEXT NOT NULL,
+    body          BLOB NOT NULL,
+    processed_at  BIGINT
+);
+CREATE INDEX sentry_envelopes_processed ON sentry_envelopes (processed_at);

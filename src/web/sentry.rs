@@ -1,0 +1,141 @@
+//! The Sentry ingest endpoints unmodified SDKs post to:
+//! `POST /api/{project_id}/envelope/` and the legacy `POST /api/{project_id}/store/`.
+//!
+//! A request is read (any of gzip, deflate, br, zstd; capped after
+//! decompression), split into its envelope (400 when it is not one), its key
+//! checked against the project (401 when there is none, 403 when it is not the
+//! project's), and the body stored durably before the SDK is answered
+//! `{"id": "<event id>"}`. Processing (grouping, lost orders) reads the stored
+//! envelopes afterwards, so a processing bug can never lose a report. Browsers
+//! get CORS headers (the routes' `CorsLayer`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::HeaderMap;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::db::RawEnvelope;
+use crate::event::now_micros;
+use crate::sentry::auth::{self, AuthError};
+use crate::sentry::envelope::{self, Envelope};
+use crate::web::AppState;
+use crate::web::error::ApiError;
+
+/// The largest envelope, after decompression (Sentry's own limit is 200 MiB
+/// for attachments; orderwatch keeps reports, not crash dumps).
+pub const MAX_ENVELOPE_BYTES: usize = 20 << 20;
+
+#[derive(Deserialize, Default)]
+struct Params {
+    sentry_key: Option<String>,
+}
+
+#[derive(Clone, Copy)]
+enum Endpoint {
+    Envelope,
+    Store,
+}
+
+pub async fn envelope(st: State<Arc<AppState>>, project: Path<String>, req: Request) -> Result<Json<Value>, ApiError> {
+    ingest(st, project, req, Endpoint::Envelope).await
+}
+
+pub async fn store(st: State<Arc<AppState>>, project: Path<String>, req: Request) -> Result<Json<Value>, ApiError> {
+    ingest(st, project, req, Endpoint::Store).await
+}
+
+async fn ingest(
+    State(st): State<Arc<AppState>>,
+    Path(project): Path<String>,
+    req: Request,
+    endpoint: Endpoint,
+) -> Result<Json<Value>, ApiError> {
+    let project_id: i64 = project.parse().map_err(|_| {
+        ApiError::NotFound(format!("{project:?} is not a project id: post to /api/<project id>/envelope/, as the DSN says"))
+    })?;
+    let params: Params = axum::extract::Query::try_from_uri(req.uri()).map(|q| q.0).unwrap_or_default();
+    let client_ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "127.0.0.1".to_owned(), |c| c.0.ip().to_canonical().to_string());
+    let headers = req.headers().clone();
+    let body = crate::web::body::read(&headers, req.into_body(), MAX_ENVELOPE_BYTES).await?;
+    let env = match endpoint {
+        Endpoint::Envelope => envelope::parse(&body),
+        Endpoint::Store => envelope::from_store_body(body.clone()),
+    }
+    .map_err(|e| ApiError::BadRequest(format!("not a Sentry envelope: {e}")))?;
+
+    let key = auth::request_key(auth_header(&headers), params.sentry_key.as_deref(), env.header.dsn.as_deref(), project_id)
+        .map_err(|e| match e {
+            AuthError::Missing | AuthError::BadHeader(_) | AuthError::BadDsn(_) => ApiError::Unauthorized(e.to_string().into()),
+            AuthError::Disagree(_) | AuthError::WrongProject { .. } => ApiError::Forbidden(e.to_string().into()),
+        })?;
+    match st.db.project_by_key(&key).await? {
+        Some(p) if p.id == project_id => {}
+        _ => {
+            return Err(ApiError::Forbidden(
+                format!("the key is not one of project {project_id}'s; check the DSN (GET /api/v1/projects lists them)").into(),
+            ));
+        }
+    }
+
+    let event_id = event_id(&env);
+    st.db
+        .store_envelope(&RawEnvelope {
+            project_id,
+            received_at: now_micros(),
+            event_id: event_id.as_deref(),
+            client_ip: &client_ip,
+            body: &body,
+        })
+        .await?;
+    Ok(Json(match event_id {
+        Some(id) => json!({ "id": id }),
+        // An envelope of sessions or client reports only: nothing to name.
+        None => json!({}),
+    }))
+}
+
+/// `X-Sentry-Auth`, or the older `Authorization: Sentry …`.
+fn auth_header(headers: &HeaderMap) -> Option<&str> {
+    headers.get("x-sentry-auth").and_then(|v| v.to_str().ok()).or_else(|| {
+        headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| v.trim_start().get(..6).is_some_and(|p| p.eq_ignore_ascii_case("sentry")))
+    })
+}
+
+/// The envelope's event id, else its event item's own `event_id`.
+fn event_id(env: &Envelope) -> Option<String> {
+    env.header.event_id.clone().or_else(|| {
+        let item = env.event()?;
+        let v: Value = serde_json::from_slice(&item.payload).ok()?;
+        let id = v.get("event_id")?.as_str()?.replace('-', "").to_ascii_lowercase();
+        (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
+    })
+}
+
+/// CORS for browser SDKs: any origin, the headers SDKs send, and the rate-limit
+/// headers they read.
+pub fn cors() -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderName, Method};
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([Method::POST, Method::OPTIONS])
+        .allow_headers([
+            HeaderName::from_static("content-type"),
+            HeaderName::from_static("content-encoding"),
+            HeaderName::from_static("x-sentry-auth"),
+            HeaderName::from_static("authorization"),
+            HeaderName::from_static("sentry-trace"),
+            HeaderName::from_static("baggage"),
+        ])
+        .expose_headers([HeaderName::from_static("x-sentry-rate-limits"), HeaderName::from_static("retry-after")])
+        .max_age(std::time::Duration::from_secs(3600))
+}
