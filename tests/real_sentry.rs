@@ -1,0 +1,82 @@
+//! The real Python Sentry SDK (sentry-sdk from PyPI, in the venv `scripts/test`
+//! makes) reports a captured exception to orderwatch, gzip- and
+//! brotli-compressed, unmodified: the DSN is the one orderwatch shows, and the
+//! envelope is stored whole before the SDK is answered.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::Server;
+
+/// The venv's Python; a missing venv fails the test and says how to make it.
+fn venv_python() -> PathBuf {
+    let venv = std::env::var_os("ORDERWATCH_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/test-venv")));
+    let python = venv.join("bin/python");
+    let ok = Command::new(&python).args(["-c", "import sentry_sdk, brotli"]).status().is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "no Python venv with sentry-sdk and brotli at {}: run scripts/test (it makes one), or \
+         python3 -m venv {0} && {0}/bin/pip install sentry-sdk brotli",
+        venv.display()
+    );
+    python
+}
+
+/// The stored envelopes (event id, body) of project 1, read with Python's sqlite3.
+fn stored(s: &Server) -> Vec<(String, String)> {
+    let db = s.data.join("orderwatch.db");
+    let out = Command::new(common::require("python3"))
+        .args([
+            "-c",
+            "import json, sqlite3, sys\n\
+             c = sqlite3.connect('file:' + sys.argv[1] + '?mode=ro', uri=True)\n\
+             rows = c.execute('SELECT event_id, body FROM sentry_envelopes WHERE project_id = 1 ORDER BY id').fetchall()\n\
+             print(json.dumps([[e, b.decode('utf-8', 'replace')] for e, b in rows]))",
+        ])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_python_sdk_reports_to_orderwatch_unmodified() {
+    let python = venv_python();
+    let mut s = Server::start("");
+    let dsn = s.api("GET", "/api/v1/projects", "").json()[0]["dsn"].as_str().unwrap().to_owned();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sentry_python.py");
+    let mut ids = Vec::new();
+    for algo in ["gzip", "br"] {
+        let out = Command::new(&python).arg(script).arg(&dsn).arg(algo).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{algo}: the SDK failed:\n{stderr}\nserver:\n{}", s.stderr_tail(20));
+        let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        assert_eq!(id.len(), 32, "{algo}: {id:?}\n{stderr}");
+        ids.push(id);
+    }
+    let rows = stored(&s);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for ((event_id, body), id) in rows.iter().zip(&ids) {
+        assert_eq!(event_id, id);
+        // The stored envelope, read with orderwatch's own parser: the whole event is there.
+        let env = orderwatch::sentry::envelope::parse(&bytes::Bytes::from(body.clone().into_bytes())).unwrap();
+        let event: serde_json::Value = serde_json::from_slice(&env.event().expect("an event item").payload).unwrap();
+        assert_eq!(event["event_id"], id.as_str());
+        assert_eq!(event["exception"]["values"][0]["value"], "order failed: delivery.floor must be >= 0");
+        assert_eq!(event["tags"]["endpoint"], "POST /api/v1/orders/");
+        assert_eq!(event["extra"]["order"]["customer"]["name"], "Ирина");
+        assert_eq!(event["request"]["data"]["delivery"]["floor"], -1);
+        assert_eq!(event["request"]["headers"]["X-Request-Id"], "req-5");
+    }
+    // A wrong key is refused and the SDK says so.
+    let bad = dsn.replacen("//", "//0000", 1);
+    let out = Command::new(&python).arg(script).arg(&bad).arg("gzip").output().unwrap();
+    assert!(!out.status.success(), "a wrong key must not be accepted");
+    assert_eq!(stored(&s).len(), 2);
+    s.stop();
+}
