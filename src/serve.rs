@@ -37,6 +37,7 @@ pub struct Server {
     pub store: LogStore,
     notifier: Notifier,
     alerts: AlertEngine,
+    sentry: crate::sentry::process::Processor,
     shutdown: CancellationToken,
     tasks: TaskTracker,
     http_task: tokio::task::JoinHandle<()>,
@@ -143,7 +144,9 @@ impl Server {
         )
         .await?;
 
+        let sentry = crate::sentry::process::Processor::start(db.clone());
         let state = Arc::new(AppState {
+            sentry: sentry.clone(),
             store: store.clone(),
             db: db.clone(),
             alerts: alerts.handle(),
@@ -178,6 +181,7 @@ impl Server {
             store,
             notifier,
             alerts,
+            sentry,
             shutdown,
             tasks,
             http_task,
@@ -194,6 +198,8 @@ impl Server {
             tracing::warn!("some syslog connections did not finish within 10 s");
         }
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.http_task).await;
+        // Envelopes not yet processed are processed at the next start.
+        self.sentry.stop();
         // Alerts save where they are (what is not yet notified is found again at the next start).
         if tokio::time::timeout(std::time::Duration::from_secs(10), self.alerts.shutdown()).await.is_err() {
             tracing::warn!("the alert engine did not stop within 10 s; its alerts resume from their saved cursors");

@@ -63,6 +63,7 @@ async fn harness_with(max_body_bytes: usize, max_line_bytes: usize) -> Harness {
     .await
     .unwrap();
     let state = Arc::new(AppState {
+        sentry: orderwatch::sentry::process::Processor::start(db.clone()),
         store,
         db,
         alerts: alerts.handle(),
@@ -598,4 +599,68 @@ async fn browsers_get_cors_headers() {
     let resp = h.app.clone().oneshot(post).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+}
+
+/// Polls an API path until it answers 200.
+async fn wait_ok(h: &Harness, uri: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (st, v) = call(h, admin_get(uri)).await;
+        if st == StatusCode::OK {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "{uri} never answered 200: {st} {v}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stored_reports_become_error_events_in_groups() {
+    let h = harness(1 << 20).await;
+    let auth = format!("Sentry sentry_version=7, sentry_key={SENTRY_KEY}");
+    // The browser's 400 (sent twice: an SDK retry is one event), and two backend 500s.
+    for _ in 0..2 {
+        let (st, v) = call(&h, sentry_post("/api/1/envelope/", browser_envelope(), &[])).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+    }
+    let python = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/sentry-python-order-500.event.json")).unwrap();
+    let again = python.replace("1a2b3c4d5e6f40718293a4b5c6d7e8f9", "ffffffffffff40718293a4b5c6d7e8f9");
+    for body in [python, again] {
+        let (st, v) = call(&h, sentry_post("/api/1/store/", body.into_bytes(), &[("x-sentry-auth", &auth)])).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+    }
+
+    let e = wait_ok(&h, "/api/v1/error-events/9b2d5c1e-7f0a-4c3d-8e6b-1a2f3c4d5e6f").await;
+    assert_eq!(e["event_id"], "9b2d5c1e7f0a4c3d8e6b1a2f3c4d5e6f");
+    assert_eq!(e["project_id"], 1);
+    assert!(e["event"]["extra"].is_object(), "the full event is kept: {e}");
+    assert!(e["received_at"].as_str().unwrap().ends_with("+03:00"));
+    wait_ok(&h, "/api/v1/error-events/ffffffffffff40718293a4b5c6d7e8f9").await;
+    let b = wait_ok(&h, "/api/v1/error-events/1a2b3c4d5e6f40718293a4b5c6d7e8f9").await;
+    assert_ne!(b["group_id"], e["group_id"]);
+
+    let (st, groups) = call(&h, admin_get("/api/v1/error-groups")).await;
+    assert_eq!(st, StatusCode::OK);
+    let groups = groups.as_array().unwrap();
+    assert_eq!(groups.len(), 2, "{groups:?}");
+    let backend = groups.iter().find(|g| g["id"] == b["group_id"]).unwrap();
+    assert_eq!(backend["count"], 2, "two backend events, one group: {backend}");
+    let browser = groups.iter().find(|g| g["id"] == e["group_id"]).unwrap();
+    assert_eq!(browser["count"], 1, "the SDK's retry is not counted twice: {browser}");
+    assert!(browser["title"].as_str().unwrap().starts_with("OrderSubmitError"), "{browser}");
+
+    let (st, evs) = call(&h, admin_get(&format!("/api/v1/error-groups/{}/events", b["group_id"]))).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(evs.as_array().unwrap().len(), 2);
+
+    for (uri, want) in [
+        ("/api/v1/error-events/00000000000000000000000000000000", StatusCode::NOT_FOUND),
+        ("/api/v1/error-groups/999/events", StatusCode::NOT_FOUND),
+        ("/api/v1/error-groups?limit=0", StatusCode::BAD_REQUEST),
+    ] {
+        let (st, v) = call(&h, admin_get(uri)).await;
+        assert_eq!(st, want, "{uri}: {v}");
+    }
+    let (st, _) = call(&h, Request::get("/api/v1/error-groups").body(Body::empty()).unwrap()).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
 }

@@ -73,6 +73,19 @@ fn the_python_sdk_reports_to_orderwatch_unmodified() {
         assert_eq!(event["request"]["data"]["delivery"]["floor"], -1);
         assert_eq!(event["request"]["headers"]["X-Request-Id"], "req-5");
     }
+    // Processed into one group of two events, readable through the API.
+    let e = common::wait_until("the error event", std::time::Duration::from_secs(10), || {
+        let r = s.api("GET", &format!("/api/v1/error-events/{}", ids[1]), "");
+        (r.status == 200).then(|| r.json())
+    });
+    assert_eq!(e["event"]["extra"]["order"]["customer"]["name"], "Ирина");
+    let groups = common::wait_until("both events in one group", std::time::Duration::from_secs(10), || {
+        let g = s.api("GET", "/api/v1/error-groups", "").json();
+        (g[0]["count"] == 2).then_some(g)
+    });
+    assert_eq!(groups.as_array().unwrap().len(), 1, "{groups}");
+    assert_eq!(groups[0]["title"], "ValueError: order failed: delivery.floor must be >= 0");
+    assert_eq!(groups[0]["id"], e["group_id"]);
     // A wrong key is refused and the SDK says so.
     let bad = dsn.replacen("//", "//0000", 1);
     let out = Command::new(&python).arg(script).arg(&bad).arg("gzip").output().unwrap();

@@ -22,7 +22,9 @@ use sqlx::{FromRow, SqlitePool};
 
 use crate::logstore::chunk::ChunkMeta;
 
+mod errors;
 mod projects;
+pub use errors::{ErrorEventRow, ErrorGroup, NewErrorEvent, PendingEnvelope};
 mod searches;
 pub use projects::{Project, RawEnvelope};
 pub use searches::{AlertProgress, Origin, StoredAlert, StoredSearch};

@@ -10,3 +10,5 @@
 
 pub mod auth;
 pub mod envelope;
+pub mod group;
+pub mod process;

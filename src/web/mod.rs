@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod errors;
 pub mod error;
 pub mod logs;
 pub mod notifications;
@@ -43,6 +44,8 @@ pub struct AppState {
     /// The UDP syslog port, for the kernel's drop counter on /metrics.
     pub udp_port: Option<u16>,
     pub prometheus: metrics_exporter_prometheus::PrometheusHandle,
+    /// Turns stored Sentry envelopes into error events; woken after each is stored.
+    pub sentry: crate::sentry::process::Processor,
     /// The notification outbox (the API lists and retries; others enqueue).
     pub notifier: Notifier,
 }
@@ -62,6 +65,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/v1/notifications/{id}", get(notifications::get_one))
         .route("/api/v1/notifications/{id}/retry", post(notifications::retry))
         .route("/api/v1/projects", get(projects::list))
+        .route("/api/v1/error-events/{event_id}", get(errors::event))
+        .route("/api/v1/error-groups", get(errors::groups))
+        .route("/api/v1/error-groups/{id}/events", get(errors::group_events))
         .merge(
             // Sentry SDKs: bodies bounded on the wire too, CORS for browsers.
             Router::new()

@@ -94,6 +94,7 @@ async fn ingest(
             body: &body,
         })
         .await?;
+    st.sentry.wake();
     Ok(Json(match event_id {
         Some(id) => json!({ "id": id }),
         // An envelope of sessions or client reports only: nothing to name.

@@ -1,0 +1,162 @@
+//! Error events and groups, made from the stored Sentry envelopes.
+
+use sqlx::FromRow;
+
+use super::{Db, DbError};
+
+/// A stored envelope not yet processed.
+#[derive(Debug, FromRow)]
+pub struct PendingEnvelope {
+    pub id: i64,
+    pub project_id: i64,
+    pub received_at: i64,
+    pub client_ip: String,
+    pub body: Vec<u8>,
+}
+
+/// An error event to record, with its group.
+pub struct NewErrorEvent<'a> {
+    pub project_id: i64,
+    pub event_id: &'a str,
+    pub envelope_id: i64,
+    pub received_at: i64,
+    pub body: &'a str,
+    pub fingerprint: &'a str,
+    pub title: &'a str,
+    pub culprit: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
+pub struct ErrorGroup {
+    pub id: i64,
+    pub project_id: i64,
+    pub title: String,
+    pub culprit: Option<String>,
+    pub count: i64,
+    pub first_seen: i64,
+    pub last_seen: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ErrorEventRow {
+    pub project_id: i64,
+    pub event_id: String,
+    pub group_id: i64,
+    pub received_at: i64,
+    pub body: String,
+}
+
+impl Db {
+    pub async fn unprocessed_envelopes(&self, limit: i64) -> Result<Vec<PendingEnvelope>, DbError> {
+        Ok(sqlx::query_as(
+            "SELECT id, project_id, received_at, client_ip, body FROM sentry_envelopes
+             WHERE processed_at IS NULL ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Records an envelope's events and marks it processed, in one
+    /// transaction: an event id seen before (an SDK's retry) is not counted
+    /// again. Returns, per event, its group id and whether the group is new.
+    pub async fn record_envelope(
+        &self,
+        envelope_id: i64,
+        events: &[NewErrorEvent<'_>],
+        now: i64,
+    ) -> Result<Vec<(i64, bool)>, DbError> {
+        let mut tx = self.pool.begin().await?;
+        let mut out = Vec::new();
+        for e in events {
+            let seen: Option<(i64,)> =
+                sqlx::query_as("SELECT group_id FROM error_events WHERE project_id = $1 AND event_id = $2")
+                    .bind(e.project_id)
+                    .bind(e.event_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some((g,)) = seen {
+                out.push((g, false));
+                continue;
+            }
+            let (group_id, count): (i64, i64) = sqlx::query_as(
+                "INSERT INTO error_groups (project_id, fingerprint, title, culprit, count, first_seen, last_seen)
+                 VALUES ($1, $2, $3, $4, 1, $5, $5)
+                 ON CONFLICT (project_id, fingerprint) DO UPDATE SET
+                   count = error_groups.count + 1,
+                   last_seen = CASE WHEN excluded.last_seen > error_groups.last_seen
+                               THEN excluded.last_seen ELSE error_groups.last_seen END
+                 RETURNING id, count",
+            )
+            .bind(e.project_id)
+            .bind(e.fingerprint)
+            .bind(e.title)
+            .bind(e.culprit)
+            .bind(e.received_at)
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO error_events (project_id, event_id, group_id, envelope_id, received_at, body)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(e.project_id)
+            .bind(e.event_id)
+            .bind(group_id)
+            .bind(e.envelope_id)
+            .bind(e.received_at)
+            .bind(e.body)
+            .execute(&mut *tx)
+            .await?;
+            out.push((group_id, count == 1));
+        }
+        sqlx::query("UPDATE sentry_envelopes SET processed_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(envelope_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    pub async fn error_event(&self, event_id: &str) -> Result<Option<ErrorEventRow>, DbError> {
+        Ok(sqlx::query_as(
+            "SELECT project_id, event_id, group_id, received_at, body FROM error_events WHERE event_id = $1
+             ORDER BY received_at LIMIT 1",
+        )
+        .bind(event_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Groups, the most recently seen first.
+    pub async fn error_groups(&self, limit: i64) -> Result<Vec<ErrorGroup>, DbError> {
+        Ok(sqlx::query_as(
+            "SELECT id, project_id, title, culprit, count, first_seen, last_seen FROM error_groups
+             ORDER BY last_seen DESC, id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn error_group(&self, id: i64) -> Result<Option<ErrorGroup>, DbError> {
+        Ok(sqlx::query_as(
+            "SELECT id, project_id, title, culprit, count, first_seen, last_seen FROM error_groups WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// A group's events, newest first.
+    pub async fn group_events(&self, group_id: i64, limit: i64) -> Result<Vec<ErrorEventRow>, DbError> {
+        Ok(sqlx::query_as(
+            "SELECT project_id, event_id, group_id, received_at, body FROM error_events WHERE group_id = $1
+             ORDER BY received_at DESC LIMIT $2",
+        )
+        .bind(group_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

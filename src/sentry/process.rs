@@ -1,0 +1,158 @@
+//! The worker that turns stored envelopes into error events and groups (the
+//! one part of `sentry` that does I/O). It runs after the SDK was answered, so
+//! a bug here can delay a report but never lose it: an envelope stays
+//! unprocessed, and is read again, until its events are recorded.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::envelope::{self, ItemType};
+use super::group;
+use crate::db::{Db, NewErrorEvent};
+use crate::event::now_micros;
+
+/// Wakes the worker (after an envelope is stored) and stops it.
+#[derive(Clone)]
+pub struct Processor {
+    wake: Arc<Notify>,
+    stop: CancellationToken,
+}
+
+impl Processor {
+    pub fn start(db: Db) -> Processor {
+        let p = Processor { wake: Arc::new(Notify::new()), stop: CancellationToken::new() };
+        tokio::spawn(run(db, p.clone()));
+        p
+    }
+
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+}
+
+async fn run(db: Db, p: Processor) {
+    loop {
+        match process_some(&db).await {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(e) => tracing::error!(error = %e, "could not process stored Sentry envelopes; retrying in 5 s"),
+        }
+        tokio::select! {
+            _ = p.stop.cancelled() => return,
+            _ = p.wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+    }
+}
+
+/// Processes a batch; true when there may be more.
+async fn process_some(db: &Db) -> anyhow::Result<bool> {
+    let batch = db.unprocessed_envelopes(100).await?;
+    let more = batch.len() == 100;
+    for env in batch {
+        let rows = events_of(&env.body, &env.client_ip);
+        let new: Vec<NewErrorEvent> = rows
+            .iter()
+            .map(|(event_id, body, g)| NewErrorEvent {
+                project_id: env.project_id,
+                event_id,
+                envelope_id: env.id,
+                received_at: env.received_at,
+                body,
+                fingerprint: &g.fingerprint,
+                title: &g.title,
+                culprit: g.culprit.as_deref(),
+            })
+            .collect();
+        db.record_envelope(env.id, &new, now_micros()).await?;
+    }
+    Ok(more)
+}
+
+/// The error events of an envelope body: (event id, full JSON with the
+/// client's IP filled in, grouping). Items that are not events, and events
+/// that are not JSON objects, are skipped (the envelope keeps them).
+pub fn events_of(body: &[u8], client_ip: &str) -> Vec<(String, String, group::Grouping)> {
+    let bytes = bytes::Bytes::copy_from_slice(body);
+    let env = match envelope::parse(&bytes).or_else(|_| envelope::from_store_body(bytes.clone())) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(error = %e, "a stored Sentry envelope no longer parses; it is kept as it is");
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for item in env.items.iter().filter(|i| i.header.ty == ItemType::Event) {
+        let Ok(Value::Object(mut ev)) = serde_json::from_slice::<Value>(&item.payload) else { continue };
+        let id = ev
+            .get("event_id")
+            .and_then(Value::as_str)
+            .map(|s| s.replace('-', "").to_ascii_lowercase())
+            .filter(|s| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+            .or_else(|| env.header.event_id.clone());
+        let Some(id) = id else { continue };
+        fill_ip(&mut ev, client_ip);
+        let ev = Value::Object(ev);
+        let g = group::group(&ev);
+        out.push((id, ev.to_string(), g));
+    }
+    out
+}
+
+/// `user.ip_address` `{{auto}}`, and a browser event's missing one, become the
+/// connection's address (as Sentry does).
+fn fill_ip(ev: &mut serde_json::Map<String, Value>, client_ip: &str) {
+    let browser = ev.get("platform").and_then(Value::as_str) == Some("javascript");
+    let user = ev.entry("user").or_insert_with(|| Value::Object(Default::default()));
+    let Value::Object(user) = user else { return };
+    match user.get("ip_address").and_then(Value::as_str) {
+        Some("{{auto}}") => {
+            user.insert("ip_address".into(), Value::String(client_ip.to_owned()));
+        }
+        None if browser => {
+            user.insert("ip_address".into(), Value::String(client_ip.to_owned()));
+        }
+        _ => {}
+    }
+    if user.is_empty() {
+        ev.remove("user");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_browser_fixture_gives_one_event_with_the_clients_ip() {
+        let body = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/sentry-browser-order-400.envelope")).unwrap();
+        let evs = events_of(&body, "188.32.201.9");
+        assert_eq!(evs.len(), 1, "session, client_report and replay_event are not error events");
+        let (id, json, g) = &evs[0];
+        assert_eq!(id, "9b2d5c1e7f0a4c3d8e6b1a2f3c4d5e6f");
+        let v: Value = serde_json::from_str(json).unwrap();
+        assert_eq!(v["user"]["ip_address"], "188.32.201.9");
+        assert!(g.title.starts_with("OrderSubmitError: POST /api/v1/orders/ failed with 400"), "{}", g.title);
+    }
+
+    #[test]
+    fn ip_rules() {
+        let mut ev = serde_json::json!({"platform": "python", "user": {"ip_address": "{{auto}}"}});
+        fill_ip(ev.as_object_mut().unwrap(), "10.0.0.1");
+        assert_eq!(ev["user"]["ip_address"], "10.0.0.1");
+        let mut ev = serde_json::json!({"platform": "python"});
+        fill_ip(ev.as_object_mut().unwrap(), "10.0.0.1");
+        assert!(ev.get("user").is_none(), "a server event without an IP keeps none");
+        let mut ev = serde_json::json!({"platform": "javascript", "user": {"ip_address": "1.2.3.4"}});
+        fill_ip(ev.as_object_mut().unwrap(), "10.0.0.1");
+        assert_eq!(ev["user"]["ip_address"], "1.2.3.4");
+    }
+}

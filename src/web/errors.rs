@@ -1,0 +1,96 @@
+//! Reading what the Sentry ingest stored (admin token):
+//! `GET /api/v1/error-events/{event_id}` (the event's full JSON, with its
+//! project, group and received time), `GET /api/v1/error-groups` (title,
+//! culprit, count, first and last seen; most recently seen first) and
+//! `GET /api/v1/error-groups/{id}/events` (newest first).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::db::{ErrorEventRow, ErrorGroup};
+use crate::event::zoned;
+use crate::web::AppState;
+use crate::web::auth::Scope;
+use crate::web::error::ApiError;
+
+#[derive(Deserialize)]
+pub struct Limit {
+    limit: Option<i64>,
+}
+
+fn limit(l: &Limit) -> Result<i64, ApiError> {
+    match l.limit {
+        None => Ok(100),
+        Some(n) if (1..=1000).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::BadRequest(format!("limit must be from 1 to 1000, not {n}"))),
+    }
+}
+
+fn time(st: &AppState, t: i64) -> String {
+    zoned(t, &st.display_zone).strftime("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string()
+}
+
+fn event_json(st: &AppState, e: ErrorEventRow) -> Value {
+    let event: Value = serde_json::from_str(&e.body).unwrap_or(Value::Null);
+    json!({
+        "event_id": e.event_id,
+        "project_id": e.project_id,
+        "group_id": e.group_id,
+        "received_at": time(st, e.received_at),
+        "event": event,
+    })
+}
+
+fn group_json(st: &AppState, g: ErrorGroup) -> Value {
+    json!({
+        "id": g.id,
+        "project_id": g.project_id,
+        "title": g.title,
+        "culprit": g.culprit,
+        "count": g.count,
+        "first_seen": time(st, g.first_seen),
+        "last_seen": time(st, g.last_seen),
+    })
+}
+
+pub async fn event(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(event_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    st.tokens.check(&headers, Scope::Admin)?;
+    let id = event_id.replace('-', "").to_ascii_lowercase();
+    let e = st.db.error_event(&id).await?.ok_or_else(|| {
+        ApiError::NotFound(format!("there is no error event {event_id} (yet: events are read a moment after they arrive)"))
+    })?;
+    Ok(Json(event_json(&st, e)))
+}
+
+pub async fn groups(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(l): Query<Limit>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    st.tokens.check(&headers, Scope::Admin)?;
+    let all = st.db.error_groups(limit(&l)?).await?;
+    Ok(Json(all.into_iter().map(|g| group_json(&st, g)).collect()))
+}
+
+pub async fn group_events(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Query(l): Query<Limit>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    st.tokens.check(&headers, Scope::Admin)?;
+    if st.db.error_group(id).await?.is_none() {
+        return Err(ApiError::NotFound(format!("there is no error group {id}")));
+    }
+    let all = st.db.group_events(id, limit(&l)?).await?;
+    Ok(Json(all.into_iter().map(|e| event_json(&st, e)).collect()))
+}
