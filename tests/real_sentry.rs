@@ -93,3 +93,33 @@ fn the_python_sdk_reports_to_orderwatch_unmodified() {
     assert_eq!(stored(&s).len(), 2);
     s.stop();
 }
+
+/// An envelope acknowledged but not yet processed when orderwatch stopped (here:
+/// written straight into the store while it was down) is processed at the next start.
+#[test]
+fn envelopes_left_unprocessed_are_processed_at_the_next_start() {
+    let mut s = Server::start("");
+    s.stop();
+    let out = Command::new(common::require("python3"))
+        .args([
+            "-c",
+            "import sqlite3, sys\n\
+             c = sqlite3.connect(sys.argv[1])\n\
+             c.execute(\"INSERT INTO sentry_envelopes (project_id, received_at, event_id, client_ip, body) \
+                        VALUES (1, 1529763482000000, '9b2d5c1e7f0a4c3d8e6b1a2f3c4d5e6f', '188.32.201.9', ?)\", \
+                       (open(sys.argv[2], 'rb').read(),))\n\
+             c.commit()",
+        ])
+        .arg(s.data.join("orderwatch.db"))
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/sentry-browser-order-400.envelope"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    s.restart();
+    let e = common::wait_until("the error event", std::time::Duration::from_secs(10), || {
+        let r = s.api("GET", "/api/v1/error-events/9b2d5c1e7f0a4c3d8e6b1a2f3c4d5e6f", "");
+        (r.status == 200).then(|| r.json())
+    });
+    assert_eq!(e["event"]["user"]["ip_address"], "188.32.201.9", "{e}");
+    s.stop();
+}
