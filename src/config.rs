@@ -76,6 +76,8 @@ pub struct HttpConfig {
     /// The address people reach orderwatch at, for links in notifications;
     /// default `http://<listen>`.
     pub public_url: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (addresses or networks).
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -173,6 +175,7 @@ impl Default for HttpConfig {
             ingest_tokens: Vec::new(),
             max_body_bytes: "64MiB".into(),
             public_url: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -243,6 +246,7 @@ pub struct Settings {
     pub seal_interval: Duration,
     pub notify: NotifySettings,
     pub public_url: String,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Saved searches of the config file, checked.
     pub searches: Vec<crate::alerts::SearchDef>,
 }
@@ -321,6 +325,8 @@ impl Config {
             seal_interval: duration("store.seal_interval", &self.store.seal_interval)?,
             notify: self.notify.validate()?,
             public_url,
+            trusted_proxies: crate::web::client_ip::parse_trusted(&self.http.trusted_proxies)
+                .map_err(|m| invalid("http.trusted_proxies", m))?,
             searches: self.searches.clone(),
         })
     }

@@ -156,6 +156,7 @@ impl Server {
             max_line_bytes: s.max_line_bytes,
             max_body_bytes: s.max_body_bytes,
             public_url: s.public_url.clone(),
+            trusted_proxies: s.trusted_proxies.clone(),
             display_zone: s.default_zone.clone(),
             udp_port: syslog_udp.map(|a| a.port()),
             prometheus: crate::telemetry::prometheus(),

@@ -72,6 +72,8 @@ async fn harness_with(max_body_bytes: usize, max_line_bytes: usize) -> Harness {
         max_line_bytes,
         max_body_bytes,
         public_url: "http://127.0.0.1:8080".into(),
+        // In-process requests come from no peer (127.0.0.1): as if behind a local proxy.
+        trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
         display_zone: zone,
         udp_port: None,
         prometheus: orderwatch::telemetry::prometheus(),
@@ -620,7 +622,8 @@ async fn stored_reports_become_error_events_in_groups() {
     let auth = format!("Sentry sentry_version=7, sentry_key={SENTRY_KEY}");
     // The browser's 400 (sent twice: an SDK retry is one event), and two backend 500s.
     for _ in 0..2 {
-        let (st, v) = call(&h, sentry_post("/api/1/envelope/", browser_envelope(), &[])).await;
+        let (st, v) =
+            call(&h, sentry_post("/api/1/envelope/", browser_envelope(), &[("x-forwarded-for", "188.32.201.9")])).await;
         assert_eq!(st, StatusCode::OK, "{v}");
     }
     let python = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/sentry-python-order-500.event.json")).unwrap();
@@ -631,6 +634,8 @@ async fn stored_reports_become_error_events_in_groups() {
     }
 
     let e = wait_ok(&h, "/api/v1/error-events/9b2d5c1e-7f0a-4c3d-8e6b-1a2f3c4d5e6f").await;
+    // The browser event's IP: the client the trusted proxy named.
+    assert_eq!(e["event"]["user"]["ip_address"], "188.32.201.9", "{e}");
     assert_eq!(e["event_id"], "9b2d5c1e7f0a4c3d8e6b1a2f3c4d5e6f");
     assert_eq!(e["project_id"], 1);
     assert!(e["event"]["extra"].is_object(), "the full event is kept: {e}");

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod client_ip;
 pub mod errors;
 pub mod error;
 pub mod logs;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub tokens: auth::Tokens,
     pub max_line_bytes: usize,
     pub max_body_bytes: usize,
+    /// Proxies whose `X-Forwarded-For` is believed (`http.trusted_proxies`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The address people reach orderwatch at (links, DSNs).
     pub public_url: String,
     /// The zone times are shown in.

@@ -7,9 +7,11 @@
 //! project's), and the body stored durably before the SDK is answered
 //! `{"id": "<event id>"}`. Processing (grouping, lost orders) reads the stored
 //! envelopes afterwards, so a processing bug can never lose a report. Browsers
-//! get CORS headers (the routes' `CorsLayer`).
+//! get CORS headers (the routes' `CorsLayer`). The client's address (for
+//! `user.ip_address` `{{auto}}`) honours `X-Forwarded-For` only from
+//! `http.trusted_proxies`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Json;
@@ -58,11 +60,9 @@ async fn ingest(
         ApiError::NotFound(format!("{project:?} is not a project id: post to /api/<project id>/envelope/, as the DSN says"))
     })?;
     let params: Params = axum::extract::Query::try_from_uri(req.uri()).map(|q| q.0).unwrap_or_default();
-    let client_ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "127.0.0.1".to_owned(), |c| c.0.ip().to_canonical().to_string());
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
     let headers = req.headers().clone();
+    let client_ip = crate::web::client_ip::resolve(peer, &headers, &st.trusted_proxies).to_string();
     let body = crate::web::body::read(&headers, req.into_body(), MAX_ENVELOPE_BYTES).await?;
     let env = match endpoint {
         Endpoint::Envelope => envelope::parse(&body),
