@@ -63,6 +63,7 @@ pub struct Config {
     pub syslog: SyslogConfig,
     pub store: StoreConfig,
     pub notify: NotifyConfig,
+    pub sentry: SentryConfig,
     pub searches: Vec<crate::alerts::SearchDef>,
 }
 
@@ -163,6 +164,7 @@ impl Default for Config {
             syslog: SyslogConfig::default(),
             store: StoreConfig::default(),
             notify: NotifyConfig::default(),
+            sentry: SentryConfig::default(),
             searches: Vec::new(),
         }
     }
@@ -207,6 +209,15 @@ impl Default for StoreConfig {
     }
 }
 
+/// The Sentry ingest.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SentryConfig {
+    /// Envelopes one project may post a minute; beyond it SDKs get 429 with
+    /// Retry-After and X-Sentry-Rate-Limits (and wait). 0: no limit.
+    pub envelopes_per_minute: u32,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
@@ -245,6 +256,8 @@ pub struct Settings {
     pub seal_bytes: u64,
     pub seal_interval: Duration,
     pub notify: NotifySettings,
+    /// Envelopes a Sentry project may post a minute (0: no limit).
+    pub sentry_envelopes_per_minute: u32,
     pub public_url: String,
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Saved searches of the config file, checked.
@@ -324,6 +337,7 @@ impl Config {
             seal_bytes: size("store.seal_bytes", &self.store.seal_bytes)?,
             seal_interval: duration("store.seal_interval", &self.store.seal_interval)?,
             notify: self.notify.validate()?,
+            sentry_envelopes_per_minute: self.sentry.envelopes_per_minute,
             public_url,
             trusted_proxies: crate::web::client_ip::parse_trusted(&self.http.trusted_proxies)
                 .map_err(|m| invalid("http.trusted_proxies", m))?,

@@ -157,6 +157,7 @@ impl Server {
             max_body_bytes: s.max_body_bytes,
             public_url: s.public_url.clone(),
             trusted_proxies: s.trusted_proxies.clone(),
+            sentry_limits: crate::web::sentry::RateLimits::new(s.sentry_envelopes_per_minute),
             display_zone: s.default_zone.clone(),
             udp_port: syslog_udp.map(|a| a.port()),
             prometheus: crate::telemetry::prometheus(),

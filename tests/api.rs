@@ -22,6 +22,8 @@ const ADMIN: &str = "admin-token";
 const INGEST: &str = "ingest-token";
 /// The public key in the fixtures' DSNs, given to the harness's project 1.
 const SENTRY_KEY: &str = "3f1c2a9be07d4e0c9b1f6a2d8c4e5f70";
+/// The harness's Sentry rate limit: far above what any test posts but the one that checks it.
+const SENTRY_PER_MINUTE: u32 = 1000;
 
 struct Harness {
     app: axum::Router,
@@ -74,6 +76,7 @@ async fn harness_with(max_body_bytes: usize, max_line_bytes: usize) -> Harness {
         public_url: "http://127.0.0.1:8080".into(),
         // In-process requests come from no peer (127.0.0.1): as if behind a local proxy.
         trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
+        sentry_limits: orderwatch::web::sentry::RateLimits::new(SENTRY_PER_MINUTE),
         display_zone: zone,
         udp_port: None,
         prometheus: orderwatch::telemetry::prometheus(),

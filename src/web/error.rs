@@ -29,6 +29,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// 429 with `Retry-After` and Sentry's `X-Sentry-Rate-Limits`.
+    #[error("{message}")]
+    RateLimited { retry_after: u64, message: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal error")]
@@ -56,6 +59,16 @@ impl IntoResponse for ApiError {
             ),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, json!({ "error": self.to_string() })),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, json!({ "error": self.to_string() })),
+            ApiError::RateLimited { retry_after, .. } => {
+                let mut r =
+                    (StatusCode::TOO_MANY_REQUESTS, Json(json!({ "error": self.to_string() }))).into_response();
+                let h = r.headers_mut();
+                h.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+                if let Ok(v) = HeaderValue::from_str(&format!("{retry_after}::project")) {
+                    h.insert("x-sentry-rate-limits", v);
+                }
+                return r;
+            }
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, json!({ "error": self.to_string() })),
             ApiError::Store(StoreError::Write(_)) => {
                 tracing::error!(error = %self, "refused a request: the store cannot write");

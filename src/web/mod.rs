@@ -38,6 +38,8 @@ pub struct AppState {
     pub tokens: auth::Tokens,
     pub max_line_bytes: usize,
     pub max_body_bytes: usize,
+    /// Per-project Sentry envelope limits (`sentry.envelopes_per_minute`).
+    pub sentry_limits: sentry::RateLimits,
     /// Proxies whose `X-Forwarded-For` is believed (`http.trusted_proxies`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The address people reach orderwatch at (links, DSNs).

@@ -83,6 +83,7 @@ async fn ingest(
             ));
         }
     }
+    st.sentry_limits.take(project_id, now_micros())?;
 
     let event_id = event_id(&env);
     st.db
@@ -122,6 +123,45 @@ fn event_id(env: &Envelope) -> Option<String> {
     })
 }
 
+/// Per-project envelopes a minute, in fixed minute windows (in memory: a
+/// restart forgets them, which only ever lets more through).
+pub struct RateLimits {
+    per_minute: u32,
+    windows: std::sync::Mutex<std::collections::HashMap<i64, (i64, u32)>>,
+}
+
+impl RateLimits {
+    /// `per_minute` 0: no limit.
+    pub fn new(per_minute: u32) -> RateLimits {
+        RateLimits { per_minute, windows: Default::default() }
+    }
+
+    /// Counts one envelope of `project`, or refuses it with 429 until the minute is over.
+    pub fn take(&self, project: i64, now_us: i64) -> Result<(), ApiError> {
+        if self.per_minute == 0 {
+            return Ok(());
+        }
+        let minute = now_us.div_euclid(60_000_000);
+        let mut w = self.windows.lock().unwrap();
+        let e = w.entry(project).or_insert((minute, 0));
+        if e.0 != minute {
+            *e = (minute, 0);
+        }
+        if e.1 >= self.per_minute {
+            let retry_after = (((minute + 1) * 60_000_000 - now_us) / 1_000_000).max(1) as u64;
+            return Err(ApiError::RateLimited {
+                retry_after,
+                message: format!(
+                    "project {project} may post {} envelopes a minute (sentry.envelopes_per_minute); retry in {retry_after} s",
+                    self.per_minute
+                ),
+            });
+        }
+        e.1 += 1;
+        Ok(())
+    }
+}
+
 /// CORS for browser SDKs: any origin, the headers SDKs send, and the rate-limit
 /// headers they read.
 pub fn cors() -> tower_http::cors::CorsLayer {
@@ -139,4 +179,31 @@ pub fn cors() -> tower_http::cors::CorsLayer {
         ])
         .expose_headers([HeaderName::from_static("x-sentry-rate-limits"), HeaderName::from_static("retry-after")])
         .max_age(std::time::Duration::from_secs(3600))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::response::IntoResponse;
+
+    use super::*;
+
+    #[test]
+    fn a_project_over_its_minute_gets_429_with_the_headers_sdks_read() {
+        let limits = RateLimits::new(2);
+        let t = 1_529_763_482_000_000; // 14:18:02 UTC: 58 s left in the minute
+        assert!(limits.take(1, t).is_ok());
+        assert!(limits.take(1, t + 1).is_ok());
+        assert!(limits.take(2, t).is_ok(), "another project has its own");
+        let err = limits.take(1, t + 2).unwrap_err();
+        assert!(err.to_string().contains("sentry.envelopes_per_minute"), "{err}");
+        let r = err.into_response();
+        assert_eq!(r.status(), axum::http::StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()["retry-after"], "57");
+        assert_eq!(r.headers()["x-sentry-rate-limits"], "57::project");
+        // The next minute starts afresh.
+        assert!(limits.take(1, t + 58_000_000).is_ok());
+        // 0: no limit.
+        let none = RateLimits::new(0);
+        assert!((0..10_000).all(|i| none.take(1, t + i).is_ok()));
+    }
 }
