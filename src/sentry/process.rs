@@ -58,7 +58,7 @@ async fn process_some(db: &Db) -> anyhow::Result<bool> {
     let batch = db.unprocessed_envelopes(100).await?;
     let more = batch.len() == 100;
     for env in batch {
-        let rows = events_of(&env.body, &env.client_ip);
+        let rows = events_of(&env.body, &env.client_ip, env.id);
         let new: Vec<NewErrorEvent> = rows
             .iter()
             .map(|(event_id, body, g)| NewErrorEvent {
@@ -80,9 +80,9 @@ async fn process_some(db: &Db) -> anyhow::Result<bool> {
 /// The error events of an envelope body: (event id, full JSON with the
 /// client's IP filled in, grouping). Items that are not events, and events
 /// that are not JSON objects, are skipped (the envelope keeps them).
-pub fn events_of(body: &[u8], client_ip: &str) -> Vec<(String, String, group::Grouping)> {
+pub fn events_of(body: &[u8], client_ip: &str, envelope_id: i64) -> Vec<(String, String, group::Grouping)> {
     let bytes = bytes::Bytes::copy_from_slice(body);
-    let env = match envelope::parse(&bytes).or_else(|_| envelope::from_store_body(bytes.clone())) {
+    let env = match envelope::parse(&bytes) {
         Ok(e) => e,
         Err(e) => {
             tracing::warn!(error = %e, "a stored Sentry envelope no longer parses; it is kept as it is");
@@ -90,15 +90,17 @@ pub fn events_of(body: &[u8], client_ip: &str) -> Vec<(String, String, group::Gr
         }
     };
     let mut out = Vec::new();
-    for item in env.items.iter().filter(|i| i.header.ty == ItemType::Event) {
+    for (n, item) in env.items.iter().enumerate().filter(|(_, i)| i.header.ty == ItemType::Event) {
         let Ok(Value::Object(mut ev)) = serde_json::from_slice::<Value>(&item.payload) else { continue };
         let id = ev
             .get("event_id")
             .and_then(Value::as_str)
             .map(|s| s.replace('-', "").to_ascii_lowercase())
             .filter(|s| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()))
-            .or_else(|| env.header.event_id.clone());
-        let Some(id) = id else { continue };
+            .or_else(|| env.header.event_id.clone())
+            // No id anywhere: one made from where it is stored, the same at every re-processing.
+            .unwrap_or_else(|| format!("{:024x}{:08x}", envelope_id, n));
+        ev.insert("event_id".into(), Value::String(id.clone()));
         fill_ip(&mut ev, client_ip);
         let ev = Value::Object(ev);
         let g = group::group(&ev);
@@ -134,13 +136,23 @@ mod tests {
     #[test]
     fn the_browser_fixture_gives_one_event_with_the_clients_ip() {
         let body = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/sentry-browser-order-400.envelope")).unwrap();
-        let evs = events_of(&body, "188.32.201.9");
+        let evs = events_of(&body, "188.32.201.9", 1);
         assert_eq!(evs.len(), 1, "session, client_report and replay_event are not error events");
         let (id, json, g) = &evs[0];
         assert_eq!(id, "9b2d5c1e7f0a4c3d8e6b1a2f3c4d5e6f");
         let v: Value = serde_json::from_str(json).unwrap();
         assert_eq!(v["user"]["ip_address"], "188.32.201.9");
         assert!(g.title.starts_with("OrderSubmitError: POST /api/v1/orders/ failed with 400"), "{}", g.title);
+    }
+
+    #[test]
+    fn an_event_without_an_id_gets_a_stable_one() {
+        let body = b"{}\n{\"type\":\"event\"}\n{\"message\":\"no id\"}\n";
+        let a = events_of(body, "10.0.0.1", 7);
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].0, "00000000000000000000000700000000");
+        assert_eq!(events_of(body, "10.0.0.1", 7)[0].0, a[0].0);
+        assert!(a[0].1.contains("00000000000000000000000700000000"));
     }
 
     #[test]

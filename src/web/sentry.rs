@@ -86,13 +86,19 @@ async fn ingest(
     st.sentry_limits.take(project_id, now_micros())?;
 
     let event_id = event_id(&env);
+    // What is kept is always an envelope: a /store/ body becomes one whose
+    // event item is that body, byte for byte.
+    let kept = match endpoint {
+        Endpoint::Envelope => body.to_vec(),
+        Endpoint::Store => envelope::serialize(&env),
+    };
     st.db
         .store_envelope(&RawEnvelope {
             project_id,
             received_at: now_micros(),
             event_id: event_id.as_deref(),
             client_ip: &client_ip,
-            body: &body,
+            body: &kept,
         })
         .await?;
     st.sentry.wake();
