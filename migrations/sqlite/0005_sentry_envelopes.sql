@@ -8,6 +8,8 @@ CREATE TABLE sentry_envelopes (
     event_id      TEXT,
     client_ip     TEXT NOT NULL,
     body          BLOB NOT NULL,
-    processed_at  BIGINT
+    processed_at  BIGINT,
+    attempts      BIGINT NOT NULL DEFAULT 0,   -- failed processing attempts
+    last_error    TEXT
 );
 CREATE INDEX sentry_envelopes_processed ON sentry_envelopes (processed_at);

@@ -4,6 +4,10 @@ use sqlx::FromRow;
 
 use super::{Db, DbError};
 
+/// Failed attempts after which an envelope is left aside (unprocessed, with
+/// its last error; its body is kept).
+pub const MAX_PROCESSING_ATTEMPTS: i64 = 10;
+
 /// A stored envelope not yet processed.
 #[derive(Debug, FromRow)]
 pub struct PendingEnvelope {
@@ -50,9 +54,10 @@ impl Db {
     pub async fn unprocessed_envelopes(&self, limit: i64) -> Result<Vec<PendingEnvelope>, DbError> {
         Ok(sqlx::query_as(
             "SELECT id, project_id, received_at, client_ip, body FROM sentry_envelopes
-             WHERE processed_at IS NULL ORDER BY id LIMIT $1",
+             WHERE processed_at IS NULL AND attempts < $2 ORDER BY id LIMIT $1",
         )
         .bind(limit)
+        .bind(MAX_PROCESSING_ATTEMPTS)
         .fetch_all(&self.pool)
         .await?)
     }
@@ -116,6 +121,17 @@ impl Db {
             .await?;
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// Notes a failed attempt at processing an envelope (it stays unprocessed,
+    /// and after `MAX_PROCESSING_ATTEMPTS` it is left aside with its error).
+    pub async fn envelope_failed(&self, envelope_id: i64, error: &str) -> Result<(), DbError> {
+        sqlx::query("UPDATE sentry_envelopes SET attempts = attempts + 1, last_error = $1 WHERE id = $2")
+            .bind(error)
+            .bind(envelope_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     pub async fn error_event(&self, event_id: &str) -> Result<Option<ErrorEventRow>, DbError> {

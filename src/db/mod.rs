@@ -24,7 +24,7 @@ use crate::logstore::chunk::ChunkMeta;
 
 mod errors;
 mod projects;
-pub use errors::{ErrorEventRow, ErrorGroup, NewErrorEvent, PendingEnvelope};
+pub use errors::{ErrorEventRow, ErrorGroup, MAX_PROCESSING_ATTEMPTS, NewErrorEvent, PendingEnvelope};
 mod searches;
 pub use projects::{Project, RawEnvelope};
 pub use searches::{AlertProgress, Origin, StoredAlert, StoredSearch};

@@ -38,7 +38,9 @@ pub fn group(event: &Value) -> Grouping {
         h.update(b"\n");
     }
     let fingerprint = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Grouping { fingerprint, title: title(event), culprit: culprit(event) }
+    // NUL is no text for a database (PostgreSQL refuses it).
+    let clean = |s: String| s.replace('\0', "");
+    Grouping { fingerprint, title: clean(title(event)), culprit: culprit(event).map(clean) }
 }
 
 fn exception(event: &Value) -> Option<&Value> {

@@ -72,7 +72,11 @@ async fn process_some(db: &Db) -> anyhow::Result<bool> {
                 culprit: g.culprit.as_deref(),
             })
             .collect();
-        db.record_envelope(env.id, &new, now_micros()).await?;
+        // One envelope that cannot be recorded must not hold back the others.
+        if let Err(e) = db.record_envelope(env.id, &new, now_micros()).await {
+            tracing::error!(envelope = env.id, error = %e, "could not record a Sentry envelope's events; it is retried");
+            db.envelope_failed(env.id, &e.to_string()).await?;
+        }
     }
     Ok(more)
 }
@@ -90,6 +94,7 @@ pub fn events_of(body: &[u8], client_ip: &str, envelope_id: i64) -> Vec<(String,
         }
     };
     let mut out = Vec::new();
+    let mut header_id = env.header.event_id.clone();
     for (n, item) in env.items.iter().enumerate().filter(|(_, i)| i.header.ty == ItemType::Event) {
         let Ok(Value::Object(mut ev)) = serde_json::from_slice::<Value>(&item.payload) else { continue };
         let id = ev
@@ -97,7 +102,8 @@ pub fn events_of(body: &[u8], client_ip: &str, envelope_id: i64) -> Vec<(String,
             .and_then(Value::as_str)
             .map(|s| s.replace('-', "").to_ascii_lowercase())
             .filter(|s| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()))
-            .or_else(|| env.header.event_id.clone())
+            // The envelope's id names its (first) event, not every one.
+            .or_else(|| header_id.take())
             // No id anywhere: one made from where it is stored, the same at every re-processing.
             .unwrap_or_else(|| format!("{:024x}{:08x}", envelope_id, n));
         ev.insert("event_id".into(), Value::String(id.clone()));
@@ -153,6 +159,33 @@ mod tests {
         assert_eq!(a[0].0, "00000000000000000000000700000000");
         assert_eq!(events_of(body, "10.0.0.1", 7)[0].0, a[0].0);
         assert!(a[0].1.contains("00000000000000000000000700000000"));
+    }
+
+    #[test]
+    fn the_envelopes_id_names_only_its_first_event() {
+        let body = b"{\"event_id\":\"9b2d5c1e7f0a4c3d8e6b1a2f3c4d5e6f\"}\n{\"type\":\"event\"}\n{\"message\":\"a\"}\n{\"type\":\"event\"}\n{\"message\":\"b\"}\n";
+        let ids: Vec<String> = events_of(body, "10.0.0.1", 3).into_iter().map(|e| e.0).collect();
+        assert_eq!(ids, ["9b2d5c1e7f0a4c3d8e6b1a2f3c4d5e6f", "00000000000000000000000300000001"]);
+    }
+
+    #[tokio::test]
+    async fn an_envelope_that_keeps_failing_is_left_aside_not_in_the_way() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open_sqlite(&dir.path().join("t.db")).await.unwrap();
+        let raw = |body: &'static [u8]| crate::db::RawEnvelope {
+            project_id: 1,
+            received_at: 0,
+            event_id: None,
+            client_ip: "10.0.0.1",
+            body,
+        };
+        let bad = db.store_envelope(&raw(b"{}\n")).await.unwrap();
+        let good = db.store_envelope(&raw(b"{}\n")).await.unwrap();
+        for _ in 0..crate::db::MAX_PROCESSING_ATTEMPTS {
+            db.envelope_failed(bad, "boom").await.unwrap();
+        }
+        let ids: Vec<i64> = db.unprocessed_envelopes(100).await.unwrap().iter().map(|e| e.id).collect();
+        assert_eq!(ids, [good]);
     }
 
     #[test]

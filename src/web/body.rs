@@ -44,10 +44,13 @@ pub fn decompress(encoding: &str, raw: &[u8], limit: usize) -> Result<Bytes, Api
         "deflate" if raw.first().is_some_and(|b| b & 0x0f == 8) => Box::new(flate2::read::ZlibDecoder::new(raw)),
         "deflate" => Box::new(flate2::read::DeflateDecoder::new(raw)),
         "br" => Box::new(brotli_decompressor::Decompressor::new(raw, 4096)),
-        "zstd" => Box::new(
-            zstd::stream::read::Decoder::new(raw)
-                .map_err(|e| ApiError::BadRequest(format!("the body is not valid zstd: {e}")))?,
-        ),
+        "zstd" => {
+            let mut d = zstd::stream::read::Decoder::new(raw)
+                .map_err(|e| ApiError::BadRequest(format!("the body is not valid zstd: {e}")))?;
+            // A frame may ask for a 128 MiB window; 16 MiB is plenty for a request body.
+            d.window_log_max(24).map_err(|e| ApiError::Internal(e.into()))?;
+            Box::new(d)
+        }
         other => {
             return Err(ApiError::BadRequest(format!(
                 "Content-Encoding {other:?} is not supported; send the body plain or with gzip, deflate, br or zstd"

@@ -14,15 +14,35 @@ pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
     if !is_trusted(&peer) {
         return peer;
     }
-    let chain: Vec<IpAddr> = headers
+    let chain: Vec<Option<IpAddr>> = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-        .map(|ip| ip.to_canonical())
+        .map(|s| entry(s.trim()))
         .collect();
-    chain.iter().rev().find(|ip| !is_trusted(ip)).or(chain.first()).copied().unwrap_or(peer)
+    // From the right: the first entry that is not a trusted proxy is the client.
+    // One that cannot be read (`unknown`) stops the walk: what is left of it is
+    // the client's own claim, so the last trusted hop's peer is used instead.
+    let mut client = peer;
+    for e in chain.iter().rev() {
+        match e {
+            Some(ip) if is_trusted(ip) => client = *ip,
+            Some(ip) => return *ip,
+            None => return client,
+        }
+    }
+    client
+}
+
+/// An `X-Forwarded-For` entry: `1.2.3.4`, `1.2.3.4:4711`, `2001:db8::1` or `[2001:db8::1]:443`.
+fn entry(s: &str) -> Option<IpAddr> {
+    let ip = s
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| s.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| s.strip_prefix('[').and_then(|r| r.split_once(']')).and_then(|(h, _)| h.parse().ok()))?;
+    Some(ip.to_canonical())
 }
 
 /// Reads `http.trusted_proxies` entries: an address or a network (`10.0.0.0/8`).
@@ -59,6 +79,11 @@ mod tests {
         assert_eq!(resolve(stranger, &h("203.0.113.7"), &trusted), stranger);
         assert_eq!(resolve(proxy, &HeaderMap::new(), &trusted), proxy);
         assert_eq!(resolve(proxy, &h("garbage"), &trusted), proxy);
+        // Ports and brackets as proxies write them; an unreadable hop is not skipped over.
+        assert_eq!(resolve(proxy, &h("203.0.113.7:4711"), &trusted).to_string(), "203.0.113.7");
+        assert_eq!(resolve(proxy, &h("[2001:db8::1]:443"), &trusted).to_string(), "2001:db8::1");
+        assert_eq!(resolve(proxy, &h("6.6.6.6, unknown"), &trusted), proxy);
+        assert_eq!(resolve(proxy, &h("6.6.6.6, unknown, 10.0.0.9"), &trusted).to_string(), "10.0.0.9");
         let v6peer: IpAddr = "::ffff:10.0.0.5".parse().unwrap();
         assert_eq!(resolve(v6peer, &h("203.0.113.7"), &trusted).to_string(), "203.0.113.7");
         assert!(parse_trusted(&["nope".into()]).unwrap_err().contains("10.0.0.0/8"));

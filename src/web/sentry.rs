@@ -154,7 +154,8 @@ impl RateLimits {
             *e = (minute, 0);
         }
         if e.1 >= self.per_minute {
-            let retry_after = (((minute + 1) * 60_000_000 - now_us) / 1_000_000).max(1) as u64;
+            // Rounded up: an SDK that waits exactly this long finds the new minute.
+            let retry_after = (((minute + 1) * 60_000_000 - now_us + 999_999) / 1_000_000).max(1) as u64;
             return Err(ApiError::RateLimited {
                 retry_after,
                 message: format!(
@@ -204,8 +205,8 @@ mod tests {
         assert!(err.to_string().contains("sentry.envelopes_per_minute"), "{err}");
         let r = err.into_response();
         assert_eq!(r.status(), axum::http::StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(r.headers()["retry-after"], "57");
-        assert_eq!(r.headers()["x-sentry-rate-limits"], "57::project");
+        assert_eq!(r.headers()["retry-after"], "58");
+        assert_eq!(r.headers()["x-sentry-rate-limits"], "58::project");
         // The next minute starts afresh.
         assert!(limits.take(1, t + 58_000_000).is_ok());
         // 0: no limit.
