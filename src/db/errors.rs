@@ -1,8 +1,18 @@
-//! Error events and groups, made from the stored Sentry envelopes.
+//! Sentry reports: the envelopes as received, and the error events and groups
+//! made from them.
 
 use sqlx::FromRow;
 
 use super::{Db, DbError};
+
+/// A Sentry request body to keep, as received.
+pub struct RawEnvelope<'a> {
+    pub project_id: i64,
+    pub received_at: i64,
+    pub event_id: Option<&'a str>,
+    pub client_ip: &'a str,
+    pub body: &'a [u8],
+}
 
 /// Failed attempts after which an envelope is left aside (unprocessed, with
 /// its last error; its body is kept).
@@ -51,6 +61,30 @@ pub struct ErrorEventRow {
 }
 
 impl Db {
+    /// Stores an envelope durably (the database syncs every commit) and returns its row id.
+    pub async fn store_envelope(&self, e: &RawEnvelope<'_>) -> Result<i64, DbError> {
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO sentry_envelopes (project_id, received_at, event_id, client_ip, body)
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(e.project_id)
+        .bind(e.received_at)
+        .bind(e.event_id)
+        .bind(e.client_ip)
+        .bind(e.body)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// The stored envelopes of a project, oldest first: (event id, body).
+    pub async fn envelopes(&self, project_id: i64) -> Result<Vec<(Option<String>, Vec<u8>)>, DbError> {
+        Ok(sqlx::query_as("SELECT event_id, body FROM sentry_envelopes WHERE project_id = $1 ORDER BY id")
+            .bind(project_id)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     pub async fn unprocessed_envelopes(&self, limit: i64) -> Result<Vec<PendingEnvelope>, DbError> {
         Ok(sqlx::query_as(
             "SELECT id, project_id, received_at, client_ip, body FROM sentry_envelopes

@@ -24,9 +24,9 @@ use crate::logstore::chunk::ChunkMeta;
 
 mod errors;
 mod projects;
-pub use errors::{ErrorEventRow, ErrorGroup, MAX_PROCESSING_ATTEMPTS, NewErrorEvent, PendingEnvelope};
+pub use errors::{ErrorEventRow, ErrorGroup, MAX_PROCESSING_ATTEMPTS, NewErrorEvent, PendingEnvelope, RawEnvelope};
 mod searches;
-pub use projects::{Project, RawEnvelope};
+pub use projects::Project;
 pub use searches::{AlertProgress, Origin, StoredAlert, StoredSearch};
 
 #[derive(Debug, thiserror::Error)]

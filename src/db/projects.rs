@@ -47,47 +47,12 @@ impl Db {
         .await?;
         Ok(())
     }
-}
 
-/// A Sentry request body to keep, as received.
-pub struct RawEnvelope<'a> {
-    pub project_id: i64,
-    pub received_at: i64,
-    pub event_id: Option<&'a str>,
-    pub client_ip: &'a str,
-    pub body: &'a [u8],
-}
-
-impl Db {
     /// The project a public key belongs to.
     pub async fn project_by_key(&self, key: &str) -> Result<Option<Project>, DbError> {
         Ok(sqlx::query_as("SELECT id, name, public_key FROM projects WHERE public_key = $1")
             .bind(key)
             .fetch_optional(&self.pool)
-            .await?)
-    }
-
-    /// Stores an envelope durably (the database syncs every commit) and returns its row id.
-    pub async fn store_envelope(&self, e: &RawEnvelope<'_>) -> Result<i64, DbError> {
-        let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO sentry_envelopes (project_id, received_at, event_id, client_ip, body)
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        )
-        .bind(e.project_id)
-        .bind(e.received_at)
-        .bind(e.event_id)
-        .bind(e.client_ip)
-        .bind(e.body)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(id)
-    }
-
-    /// The stored envelopes of a project, oldest first: (event id, body).
-    pub async fn envelopes(&self, project_id: i64) -> Result<Vec<(Option<String>, Vec<u8>)>, DbError> {
-        Ok(sqlx::query_as("SELECT event_id, body FROM sentry_envelopes WHERE project_id = $1 ORDER BY id")
-            .bind(project_id)
-            .fetch_all(&self.pool)
             .await?)
     }
 }
@@ -117,5 +82,8 @@ mod tests {
         let db = Db::open_sqlite(&path).await.unwrap();
         db.ensure_default_project(|| "k3".into(), 2).await.unwrap();
         assert_eq!(db.projects().await.unwrap(), vec![Project { id: 1, name: "default".into(), public_key: "k1".into() }]);
-    }
+    
+
+}
+
 }

@@ -285,8 +285,9 @@ fn str_field(map: &Map<String, Value>, key: &str) -> Option<String> {
 }
 
 /// Accepts 32 hex digits or the dashed 8-4-4-4-12 UUID form, any case, and
-/// returns 32 lowercase hex digits.
-fn normalise_event_id(s: &str) -> Option<String> {
+/// returns 32 lowercase hex digits (the one reading of event ids: envelope
+/// headers, event payloads, API paths).
+pub fn normalise_event_id(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let hex: Vec<u8> = match b.len() {
         32 => b.to_vec(),

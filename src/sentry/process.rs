@@ -100,8 +100,7 @@ pub fn events_of(body: &[u8], client_ip: &str, envelope_id: i64) -> Vec<(String,
         let id = ev
             .get("event_id")
             .and_then(Value::as_str)
-            .map(|s| s.replace('-', "").to_ascii_lowercase())
-            .filter(|s| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+            .and_then(envelope::normalise_event_id)
             // The envelope's id names its (first) event, not every one.
             .or_else(|| header_id.take())
             // No id anywhere: one made from where it is stored, the same at every re-processing.

@@ -64,8 +64,11 @@ pub async fn event(
     Path(event_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     st.tokens.check(&headers, Scope::Admin)?;
-    let id = event_id.replace('-', "").to_ascii_lowercase();
-    let e = st.db.error_event(&id).await?.ok_or_else(|| {
+    let found = match crate::sentry::envelope::normalise_event_id(&event_id) {
+        Some(id) => st.db.error_event(&id).await?,
+        None => None,
+    };
+    let e = found.ok_or_else(|| {
         ApiError::NotFound(format!("there is no error event {event_id} (yet: events are read a moment after they arrive)"))
     })?;
     Ok(Json(event_json(&st, e)))

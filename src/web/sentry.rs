@@ -124,8 +124,7 @@ fn event_id(env: &Envelope) -> Option<String> {
     env.header.event_id.clone().or_else(|| {
         let item = env.event()?;
         let v: Value = serde_json::from_slice(&item.payload).ok()?;
-        let id = v.get("event_id")?.as_str()?.replace('-', "").to_ascii_lowercase();
-        (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
+        envelope::normalise_event_id(v.get("event_id")?.as_str()?)
     })
 }
 
