@@ -65,6 +65,42 @@ pub struct Config {
     pub notify: NotifyConfig,
     pub sentry: SentryConfig,
     pub searches: Vec<crate::alerts::SearchDef>,
+    pub orders: OrdersConfig,
+    pub report: ReportConfig,
+}
+
+/// Lost-order detection (`[orders]`, `[[orders.endpoints]]`, `[orders.fields]`, `[[orders.alerts]]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OrdersConfig {
+    /// Default: one endpoint, `POST /api/v1/orders/`, success 201.
+    pub endpoints: Vec<crate::orders::EndpointDef>,
+    pub developer_ips: Vec<String>,
+    pub developer_emails: Vec<String>,
+    pub developer_phones: Vec<String>,
+    pub manager_ips: Vec<String>,
+    pub manager_users: Vec<String>,
+    /// Default 10s.
+    pub join_window: Option<String>,
+    /// Default 3s.
+    pub alert_delay: Option<String>,
+    pub fields: crate::orders::FieldPaths,
+    pub alerts: Vec<OrderAlert>,
+}
+
+/// Where a new lost order is announced.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderAlert {
+    pub destination: crate::alerts::Destination,
+}
+
+/// The report letter (`[report]`): to the head of the business, the developers in copy.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReportConfig {
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -166,6 +202,8 @@ impl Default for Config {
             notify: NotifyConfig::default(),
             sentry: SentryConfig::default(),
             searches: Vec::new(),
+            orders: OrdersConfig::default(),
+            report: ReportConfig::default(),
         }
     }
 }
@@ -262,6 +300,7 @@ pub struct Settings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Saved searches of the config file, checked.
     pub searches: Vec<crate::alerts::SearchDef>,
+    pub orders: crate::orders::OrdersSettings,
 }
 
 impl Config {
@@ -342,6 +381,66 @@ impl Config {
             trusted_proxies: crate::web::client_ip::parse_trusted(&self.http.trusted_proxies)
                 .map_err(|m| invalid("http.trusted_proxies", m))?,
             searches: self.searches.clone(),
+            orders: self.orders_settings()?,
+        })
+    }
+
+    fn orders_settings(&self) -> Result<crate::orders::OrdersSettings, ConfigError> {
+        let o = &self.orders;
+        let d = crate::orders::OrdersSettings::default();
+        let mut endpoints = Vec::new();
+        for (i, e) in o.endpoints.iter().enumerate() {
+            let e = e.check().map_err(|m| invalid("orders.endpoints", format!("endpoint {}: {m}", i + 1)))?;
+            if endpoints.iter().any(|x: &crate::orders::Endpoint| x.name == e.name) {
+                return Err(invalid("orders.endpoints", format!("two endpoints are named {:?}; names must differ", e.name)));
+            }
+            endpoints.push(e);
+        }
+        let nets = |key: &'static str, v: &[String]| {
+            crate::web::client_ip::parse_trusted(v).map_err(|m| invalid(key, m))
+        };
+        let email = |key: &'static str, v: &[String]| -> Result<Vec<String>, ConfigError> {
+            v.iter()
+                .map(|e| {
+                    let e = e.trim();
+                    if e.parse::<Mailbox>().is_ok() { Ok(e.to_owned()) } else {
+                        Err(invalid(key, format!("{e:?} is not an email address")))
+                    }
+                })
+                .collect()
+        };
+        let mut phones = Vec::new();
+        for p in &o.developer_phones {
+            let d = crate::orders::phone_digits(p);
+            if d.len() < 5 {
+                return Err(invalid("orders.developer_phones", format!("{p:?} is not a phone number")));
+            }
+            phones.push(d);
+        }
+        let window = match &o.join_window {
+            Some(v) => duration("orders.join_window", v)?,
+            None => d.join_window,
+        };
+        if window.is_zero() || window > Duration::from_secs(600) {
+            return Err(invalid("orders.join_window", "must be more than 0 and at most 10m"));
+        }
+        let alerts = o.alerts.iter().map(|a| a.destination.clone()).collect();
+        Ok(crate::orders::OrdersSettings {
+            endpoints: if endpoints.is_empty() { d.endpoints } else { endpoints },
+            developer_ips: nets("orders.developer_ips", &o.developer_ips)?,
+            developer_emails: email("orders.developer_emails", &o.developer_emails)?,
+            developer_phones: phones,
+            manager_ips: nets("orders.manager_ips", &o.manager_ips)?,
+            manager_users: o.manager_users.clone(),
+            join_window: window,
+            alert_delay: match &o.alert_delay {
+                Some(v) => duration("orders.alert_delay", v)?,
+                None => d.alert_delay,
+            },
+            fields: o.fields.clone(),
+            alerts,
+            report_to: email("report.to", &self.report.to)?,
+            report_cc: email("report.cc", &self.report.cc)?,
         })
     }
 }

@@ -10,6 +10,7 @@ pub mod event;
 pub mod ingest;
 pub mod logstore;
 pub mod notify;
+pub mod orders;
 pub mod parse;
 pub mod query;
 pub mod sentry;

@@ -28,7 +28,7 @@ use super::{Alert, Period, Rule, SearchDef};
 use crate::db::{AlertProgress, Db, Origin, StoredSearch};
 use crate::event::{LogEvent, now_micros, zoned};
 use crate::logstore::LogStore;
-use crate::logstore::search::SearchRequest;
+use crate::logstore::follow::{Step, follow};
 use crate::notify::Notifier;
 use crate::query::{self, Matcher, QuerySet};
 use crate::telemetry;
@@ -184,7 +184,7 @@ pub async fn sync_config(db: &Db, defs: &[SearchDef], newest_id: u64) -> anyhow:
 
 fn scan(
     store: LogStore,
-    mut stored: broadcast::Receiver<Arc<[LogEvent]>>,
+    stored: broadcast::Receiver<Arc<[LogEvent]>>,
     compiled: Arc<RwLock<Arc<Compiled>>>,
     start_after: u64,
     out: mpsc::Sender<Scanned>,
@@ -198,84 +198,24 @@ fn scan(
         }
     };
     rt.block_on(async move {
-        let mut scanned = start_after;
         let mut found = Vec::new();
-        let mut need_catch_up = true;
-        loop {
-            if need_catch_up {
-                // Read what the broadcast did not bring from the store, in pages.
-                loop {
-                    if stop.is_cancelled() {
-                        return;
-                    }
-                    let c = compiled.read().unwrap().clone();
-                    let req = SearchRequest {
-                        min_id: Some(scanned),
-                        oldest_first: true,
-                        limit: 10_000,
-                        time_budget: Duration::from_secs(30),
-                        ..SearchRequest::default()
-                    };
-                    let any = AnyOf(&c.set);
-                    // This thread is the scanner's own: blocking it on the store is fine.
-                    let page = store.search(&req, &any);
-                    if page.max_id <= scanned {
-                        break;
-                    }
-                    let mut hits = Vec::new();
-                    for ev in page.events {
-                        hit_list(&c, &ev, &mut found, &mut hits);
-                    }
-                    scanned = page.max_id;
-                    if out.send(Scanned { version: c.version, upto: scanned, hits, live: false }).await.is_err() {
-                        return;
-                    }
-                }
-                need_catch_up = false;
-                // Tell the engine it is up to date, even if no line arrives for a long time.
-                let version = compiled.read().unwrap().version;
-                if out.send(Scanned { version, upto: scanned, hits: Vec::new(), live: true }).await.is_err() {
-                    return;
-                }
-            }
-            let batch = tokio::select! {
-                _ = stop.cancelled() => return,
-                b = stored.recv() => b,
+        let wanted = || AnyOf(compiled.read().unwrap().clone());
+        follow(&store, stored, start_after, &stop, wanted, async |step: Step<'_, AnyOf>| {
+            // Lines read back are matched by the set that chose them.
+            let c = match step.read_back_with {
+                Some(AnyOf(c)) => c.clone(),
+                None => compiled.read().unwrap().clone(),
             };
-            match batch {
-                Ok(batch) => {
-                    let Some(last) = batch.last() else { continue };
-                    if last.id <= scanned {
-                        continue;
-                    }
-                    let c = compiled.read().unwrap().clone();
-                    let mut hits = Vec::new();
-                    let mut n = 0;
-                    for ev in batch.iter().filter(|e| e.id > scanned) {
-                        hit_list(&c, ev, &mut found, &mut hits);
-                        n += 1;
-                    }
-                    telemetry::alert_lines_scanned(n);
-                    scanned = last.id;
-                    if out.send(Scanned { version: c.version, upto: scanned, hits, live: true }).await.is_err() {
-                        return;
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::info!(
-                        batches = n,
-                        "the alert scanner fell behind; reading the missed lines from the store"
-                    );
-                    need_catch_up = true;
-                    // Windows wait until the gap is read back.
-                    let version = compiled.read().unwrap().version;
-                    if out.send(Scanned { version, upto: scanned, hits: Vec::new(), live: false }).await.is_err() {
-                        return;
-                    }
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
+            let mut hits = Vec::new();
+            for ev in step.events {
+                hit_list(&c, ev, &mut found, &mut hits);
             }
-        }
+            if step.live {
+                telemetry::alert_lines_scanned(step.events.len() as u64);
+            }
+            out.send(Scanned { version: c.version, upto: step.upto, hits, live: step.live }).await.is_ok()
+        })
+        .await;
     });
 }
 
@@ -288,11 +228,11 @@ fn hit_list(c: &Compiled, ev: &LogEvent, found: &mut Vec<usize>, hits: &mut Vec<
 }
 
 /// Matches when any saved search does: the store returns the lines worth re-matching.
-struct AnyOf<'a>(&'a QuerySet);
+struct AnyOf(Arc<Compiled>);
 
-impl Matcher for AnyOf<'_> {
+impl Matcher for AnyOf {
     fn matches(&self, ev: &LogEvent) -> bool {
-        self.0.any(ev)
+        self.0.set.any(ev)
     }
 }
 

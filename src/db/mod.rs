@@ -23,9 +23,11 @@ use sqlx::{FromRow, SqlitePool};
 use crate::logstore::chunk::ChunkMeta;
 
 mod errors;
+mod orders;
 mod projects;
 pub use errors::{ErrorEventRow, ErrorGroup, MAX_PROCESSING_ATTEMPTS, NewErrorEvent, PendingEnvelope, RawEnvelope};
 mod searches;
+pub use orders::{AttemptWrite, EvidenceRow, LostOrderFields, LostOrderFilter, LostOrderRow, NewEvidence};
 pub use projects::Project;
 pub use searches::{AlertProgress, Origin, StoredAlert, StoredSearch};
 

@@ -20,6 +20,7 @@
 
 pub mod chunk;
 pub mod codec;
+pub mod follow;
 pub mod wal;
 
 use std::path::{Path, PathBuf};

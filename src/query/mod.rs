@@ -90,6 +90,11 @@ pub use ast::{Cmp, Expr, Field, IpPat, Leaf, StatusPat};
 pub use parser::{ATTRIBUTES, MAX_DEPTH};
 pub use set::QuerySet;
 
+/// `path:`'s rule, shared with the order endpoints: exact, or `*` for any text (also `/`).
+pub fn path_matches(pattern: &str, path: &str) -> bool {
+    fields::glob(pattern, path)
+}
+
 use crate::event::LogEvent;
 
 pub trait Matcher: Send + Sync {

@@ -1,0 +1,381 @@
+//! Which pieces of evidence describe the same order attempt, and whether that
+//! attempt is a lost order and why.
+//!
+//! [`partition`] depends only on the set of pieces, never on the order they
+//! arrived in: pieces are first sorted by a key of their own content. Then
+//! 1. pieces that share a request id or a trace id are one attempt;
+//! 2. in time order, each group joins the earlier attempt with the same client
+//!    IP and endpoint, a status that does not contradict it, no source twice
+//!    (one uWSGI line, one nginx line, one frontend report…) and no other
+//!    request id, whose first piece is within the window, the nearest one;
+//!    otherwise it starts an attempt of its own.
+//!
+//! So two attempts are never joined: two failures of one customer a few
+//! seconds apart each have their own uWSGI line, which cannot share an attempt.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::evidence::{Kind, Piece};
+
+/// Why an order was lost (DESIGN.md, "The domain").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// 4xx other than 429: the server refused what the frontend sent.
+    Rejected,
+    /// 429: the customer was refused for ordering too often.
+    RateLimited,
+    /// 5xx or any other non-success, or a backend error while serving it.
+    ServerError,
+    /// The frontend got no answer and the backend never saw the request.
+    Network,
+    /// The client closed the connection before the answer (nginx 499).
+    ClientGone,
+}
+
+impl Cause {
+    pub const ALL: [Cause; 5] =
+        [Cause::Rejected, Cause::RateLimited, Cause::ServerError, Cause::Network, Cause::ClientGone];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Rejected => "rejected",
+            Cause::RateLimited => "rate_limited",
+            Cause::ServerError => "server_error",
+            Cause::Network => "network",
+            Cause::ClientGone => "client_gone",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Cause> {
+        Cause::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// The cause in plain words, for people who do not read logs.
+    pub fn plain(self) -> &'static str {
+        match self {
+            Cause::Rejected => "The server refused the order the site sent: it did not accept some of its fields.",
+            Cause::RateLimited => {
+                "The server refused the order because this customer had ordered too often (the rate limit)."
+            }
+            Cause::ServerError => "The server failed while placing the order (an error in the backend).",
+            Cause::Network => {
+                "The order never reached the server: probably the customer's connection (timeout or network error)."
+            }
+            Cause::ClientGone => "The customer's browser closed the connection before the server answered.",
+        }
+    }
+}
+
+/// A lost order's cause and status code, or `None` when the attempt is not a
+/// lost order (it succeeded, or all we know is that a client went away).
+pub fn assess(pieces: &[&Piece]) -> Option<(Cause, Option<u16>)> {
+    if pieces.iter().any(|p| p.success) {
+        return None;
+    }
+    if !pieces.iter().any(|p| matches!(p.kind, Kind::Request | Kind::Frontend | Kind::Backend)) {
+        return None;
+    }
+    let first = |kind: Kind| {
+        let mut of: Vec<&&Piece> = pieces.iter().filter(|p| p.kind == kind && p.status.is_some()).collect();
+        of.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
+        of.first().and_then(|p| p.status)
+    };
+    let status = first(Kind::Request).or_else(|| first(Kind::Frontend)).or_else(|| first(Kind::Backend));
+    let cause = match status {
+        Some(429) => Cause::RateLimited,
+        Some(499) => Cause::ClientGone,
+        Some(400..=499) => Cause::Rejected,
+        Some(_) => Cause::ServerError,
+        None if pieces.iter().any(|p| p.kind == Kind::Backend) => Cause::ServerError,
+        None => Cause::Network,
+    };
+    Some((cause, status))
+}
+
+/// A total order on pieces by their content alone.
+fn order_key(p: &Piece) -> (i64, Kind, &str, &str) {
+    (p.at, p.kind, &p.source, &p.reference)
+}
+
+/// The attempts `pieces` make, as lists of indices into `pieces`; each list
+/// in time order, the lists in the order of their first piece.
+pub fn partition(pieces: &[Piece], window_us: i64) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..pieces.len()).collect();
+    order.sort_by(|&a, &b| order_key(&pieces[a]).cmp(&order_key(&pieces[b])));
+
+    // 1. Same request id or trace id: one attempt.
+    let mut parent: Vec<usize> = (0..pieces.len()).collect();
+    fn find(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    for (i, &a) in order.iter().enumerate() {
+        for &b in &order[..i] {
+            let (pa, pb) = (&pieces[a], &pieces[b]);
+            let same = |x: &Option<String>, y: &Option<String>| x.is_some() && x == y;
+            if pa.endpoint == pb.endpoint && (same(&pa.request_id, &pb.request_id) || same(&pa.trace_id, &pb.trace_id))
+            {
+                let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
+                if ra != rb {
+                    parent[ra] = rb;
+                }
+            }
+        }
+    }
+    let mut blocks: Vec<Vec<usize>> = Vec::new();
+    let mut block_of_root: std::collections::HashMap<usize, usize> = Default::default();
+    for &i in &order {
+        let r = find(&mut parent, i);
+        let b = *block_of_root.entry(r).or_insert_with(|| {
+            blocks.push(Vec::new());
+            blocks.len() - 1
+        });
+        blocks[b].push(i);
+    }
+
+    // 2. By client IP, endpoint and time, in time order.
+    let mut attempts: Vec<Group> = Vec::new();
+    for block in blocks {
+        let g = Group::of(pieces, block);
+        let best = attempts
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.accepts(&g, window_us))
+            .min_by_key(|(i, a)| ((g.anchor - a.anchor).abs(), *i))
+            .map(|(i, _)| i);
+        match best {
+            Some(i) => attempts[i].merge(g),
+            None => attempts.push(g),
+        }
+    }
+    attempts
+        .into_iter()
+        .map(|mut a| {
+            a.members.sort_by(|&x, &y| order_key(&pieces[x]).cmp(&order_key(&pieces[y])));
+            a.members
+        })
+        .collect()
+}
+
+struct Group {
+    members: Vec<usize>,
+    anchor: i64,
+    endpoint: String,
+    ips: BTreeSet<String>,
+    statuses: BTreeSet<u16>,
+    sources: BTreeSet<String>,
+    request_ids: BTreeSet<String>,
+    /// Holds a piece with no client IP: it can only be joined by id.
+    ip_unknown: bool,
+}
+
+impl Group {
+    fn of(pieces: &[Piece], members: Vec<usize>) -> Group {
+        let mut g = Group {
+            anchor: members.iter().map(|&i| pieces[i].at).min().unwrap_or(0),
+            endpoint: pieces[members[0]].endpoint.clone(),
+            ips: BTreeSet::new(),
+            statuses: BTreeSet::new(),
+            sources: BTreeSet::new(),
+            request_ids: BTreeSet::new(),
+            ip_unknown: false,
+            members: Vec::new(),
+        };
+        for &i in &members {
+            let p = &pieces[i];
+            match &p.client_ip {
+                Some(ip) => {
+                    g.ips.insert(ip.clone());
+                }
+                None => g.ip_unknown = true,
+            }
+            g.statuses.extend(p.status);
+            g.sources.insert(p.source.clone());
+            g.request_ids.extend(p.request_id.clone());
+        }
+        g.members = members;
+        g
+    }
+
+    fn accepts(&self, other: &Group, window_us: i64) -> bool {
+        self.endpoint == other.endpoint
+            && !self.ip_unknown
+            && !other.ip_unknown
+            && self.ips.len() == 1
+            && self.ips == other.ips
+            && self.statuses.union(&other.statuses).count() <= 1
+            && self.sources.is_disjoint(&other.sources)
+            && (self.request_ids.is_empty() || other.request_ids.is_empty() || self.request_ids == other.request_ids)
+            && (other.anchor - self.anchor).abs() <= window_us
+    }
+
+    fn merge(&mut self, other: Group) {
+        self.anchor = self.anchor.min(other.anchor);
+        self.ips.extend(other.ips);
+        self.statuses.extend(other.statuses);
+        self.sources.extend(other.sources);
+        self.request_ids.extend(other.request_ids);
+        self.members.extend(other.members);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const W: i64 = 10_000_000;
+
+    fn piece(kind: Kind, source: &str, ip: &str, status: Option<u16>, at_s: i64, reference: &str) -> Piece {
+        Piece {
+            kind,
+            reference: reference.into(),
+            source: source.into(),
+            endpoint: "POST /api/v1/orders/".into(),
+            method: Some("POST".into()),
+            path: Some("/api/v1/orders/".into()),
+            status,
+            success: kind == Kind::Request && status == Some(201),
+            client_ip: Some(ip.into()),
+            request_id: None,
+            trace_id: None,
+            remote_user: None,
+            at: at_s * 1_000_000,
+            network_error: None,
+        }
+    }
+
+    fn refs(pieces: &[Piece], parts: Vec<Vec<usize>>) -> BTreeSet<BTreeSet<String>> {
+        parts.into_iter().map(|p| p.into_iter().map(|i| pieces[i].reference.clone()).collect()).collect()
+    }
+
+    #[test]
+    fn nginx_uwsgi_and_the_frontend_of_one_request_are_one_attempt() {
+        let ps = vec![
+            piece(Kind::Request, "log:website-backend", "188.32.201.9", Some(400), 100, "4"),
+            piece(Kind::Request, "log:nginx", "188.32.201.9", Some(400), 100, "15"),
+            piece(Kind::Frontend, "frontend", "188.32.201.9", Some(400), 101, "ev"),
+        ];
+        let parts = partition(&ps, W);
+        assert_eq!(parts.len(), 1);
+        let all: Vec<&Piece> = parts[0].iter().map(|&i| &ps[i]).collect();
+        assert_eq!(assess(&all), Some((Cause::Rejected, Some(400))));
+    }
+
+    #[test]
+    fn two_failures_of_one_customer_are_two_attempts() {
+        let ps = vec![
+            piece(Kind::Request, "log:b", "1.1.1.1", Some(400), 100, "a"),
+            piece(Kind::Request, "log:b", "1.1.1.1", Some(400), 103, "b"),
+            piece(Kind::Frontend, "frontend", "1.1.1.1", Some(400), 103, "fb"),
+            piece(Kind::Frontend, "frontend", "1.1.1.1", Some(400), 100, "fa"),
+        ];
+        let got = refs(&ps, partition(&ps, W));
+        let want: BTreeSet<BTreeSet<String>> =
+            [["a", "fa"], ["b", "fb"]].iter().map(|s| s.iter().map(|x| x.to_string()).collect()).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn causes() {
+        let one = |kind, status| {
+            let p = piece(kind, "s", "1.1.1.1", status, 0, "r");
+            assess(&[&p])
+        };
+        assert_eq!(one(Kind::Request, Some(429)), Some((Cause::RateLimited, Some(429))));
+        assert_eq!(one(Kind::Request, Some(502)), Some((Cause::ServerError, Some(502))));
+        assert_eq!(one(Kind::Request, Some(499)), Some((Cause::ClientGone, Some(499))));
+        assert_eq!(one(Kind::Request, Some(201)), None);
+        assert_eq!(one(Kind::ClientGone, None), None, "a client gone is evidence, not a lost order");
+        assert_eq!(one(Kind::Backend, None), Some((Cause::ServerError, None)));
+        assert_eq!(one(Kind::Frontend, None), Some((Cause::Network, None)));
+        // A client gone beside a placed order: not lost.
+        let gone = piece(Kind::ClientGone, "gone", "1.1.1.1", None, 0, "g");
+        let ok = piece(Kind::Request, "log:b", "1.1.1.1", Some(201), 0, "o");
+        assert_eq!(assess(&[&gone, &ok]), None);
+        // The backend's line decides over the frontend's view.
+        let net = piece(Kind::Frontend, "frontend", "1.1.1.1", None, 0, "f");
+        let bad = piece(Kind::Request, "log:b", "1.1.1.1", Some(502), 0, "l");
+        assert_eq!(assess(&[&net, &bad]), Some((Cause::ServerError, Some(502))));
+    }
+
+    #[test]
+    fn request_ids_join_far_apart_and_keep_apart_when_they_differ() {
+        let mut a = piece(Kind::Frontend, "frontend", "1.1.1.1", Some(400), 0, "f");
+        let mut b = piece(Kind::Request, "log:nginx", "2.2.2.2", Some(400), 60, "n");
+        a.request_id = Some("r1".into());
+        b.request_id = Some("r1".into());
+        assert_eq!(partition(&[a.clone(), b.clone()], W).len(), 1, "one request id, whatever the IPs say");
+        b.request_id = Some("r2".into());
+        b.client_ip = Some("1.1.1.1".into());
+        b.at = 1_000_000;
+        assert_eq!(partition(&[a, b], W).len(), 2, "two request ids are two requests");
+    }
+
+    /// Attempts that really happened, and their pieces, such that a reader
+    /// could tell them apart: the same IP and status only `> window` apart,
+    /// unless each source appears once in each.
+    fn attempts() -> impl Strategy<Value = Vec<Vec<Piece>>> {
+        let attempt = (0u8..3, 0u8..4, 0i64..300, any::<[bool; 4]>(), 0i64..3);
+        proptest::collection::vec(attempt, 1..12).prop_map(|specs| {
+            let mut out: Vec<Vec<Piece>> = Vec::new();
+            for (n, (ip, st, at, has, jitter)) in specs.into_iter().enumerate() {
+                let ip = format!("10.0.0.{ip}");
+                let status = [Some(400), Some(429), Some(500), None][st as usize];
+                let at = at * 30; // attempts of one IP are 0 or >= 30 s apart
+                // Two attempts of one IP at the same time are not told apart by anyone: skip.
+                if out.iter().any(|a| {
+                    a[0].client_ip.as_deref() == Some(&ip) && (a[0].at / 1_000_000 - at).abs() <= 2 * W / 1_000_000
+                }) {
+                    continue;
+                }
+                let mut ps = Vec::new();
+                if status.is_some() && has[0] {
+                    ps.push(piece(Kind::Request, "log:uwsgi", &ip, status, at, &format!("u{n}")));
+                }
+                if status.is_some() && has[1] {
+                    ps.push(piece(Kind::Request, "log:nginx", &ip, status, at + jitter, &format!("n{n}")));
+                }
+                if has[2] || ps.is_empty() {
+                    ps.push(piece(Kind::Frontend, "frontend", &ip, status, at + jitter, &format!("f{n}")));
+                }
+                if has[3] {
+                    ps.push(piece(Kind::Backend, "backend", &ip, None, at + 1, &format!("b{n}")));
+                }
+                out.push(ps);
+            }
+            out
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn joining_finds_the_real_attempts_in_any_arrival_order(truth in attempts(), seed in any::<u64>()) {
+            let mut pieces: Vec<Piece> = truth.iter().flatten().cloned().collect();
+            // Shuffle by the seed: the arrival order.
+            let mut s = seed | 1;
+            for i in (1..pieces.len()).rev() {
+                s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+                pieces.swap(i, (s % (i as u64 + 1)) as usize);
+            }
+            let want: BTreeSet<BTreeSet<String>> =
+                truth.iter().map(|a| a.iter().map(|p| p.reference.clone()).collect()).collect();
+            prop_assert_eq!(refs(&pieces, partition(&pieces, W)), want);
+        }
+
+        #[test]
+        fn partition_depends_only_on_the_set(truth in attempts(), cut in 0usize..100) {
+            let pieces: Vec<Piece> = truth.into_iter().flatten().collect();
+            let mut rotated = pieces.clone();
+            let n = rotated.len();
+            rotated.rotate_left(cut % n);
+            prop_assert_eq!(refs(&pieces, partition(&pieces, W)), refs(&rotated, partition(&rotated, W)));
+        }
+    }
+}
