@@ -1,5 +1,5 @@
-//! The command line: `serve`, `search`, `tail`, `projects`, `check-config`.
-//! `search`, `tail` and `projects` are clients of a running server's API, so
+//! The command line: `serve`, `search`, `tail`, `projects`, `lost-orders`,
+//! `check-config`. `search`, `tail`, `projects` and `lost-orders` are clients of a running server's API, so
 //! they see exactly what the API sees (including the live head of the store).
 
 use std::path::{Path, PathBuf};
@@ -12,7 +12,11 @@ use serde::Deserialize;
 use crate::config::{Config, Settings};
 
 #[derive(Parser)]
-#[command(name = "orderwatch", version, about = "Makes sure an online shop never loses a customer's order without knowing why.")]
+#[command(
+    name = "orderwatch",
+    version,
+    about = "Makes sure an online shop never loses a customer's order without knowing why."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -30,6 +34,25 @@ pub enum Command {
     CheckConfig { file: PathBuf },
     /// Print the Sentry projects and the DSN to give each SDK (JSON, as GET /api/v1/projects).
     Projects(ServerArgs),
+    /// List lost orders, newest first: time, cause, status, customer, cart total.
+    LostOrders(LostOrdersArgs),
+}
+
+#[derive(Args)]
+pub struct LostOrdersArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Only this cause: rejected, rate_limited, server_error, network, client_gone.
+    #[arg(long)]
+    pub cause: Option<String>,
+    /// Only this status: new, test, investigating, reported, rescued, lost.
+    #[arg(long)]
+    pub status: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    /// Print the API's JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Default)]
@@ -161,16 +184,16 @@ impl Client {
     }
 
     /// GET `path` with the token; `what` names the request in errors.
-    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str, params: &[(&str, String)], what: &str) -> anyhow::Result<T> {
+    async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+        what: &str,
+    ) -> anyhow::Result<T> {
         let url = format!("{}{path}", self.base);
-        let resp = self
-            .http
-            .get(&url)
-            .bearer_auth(&self.token)
-            .query(params)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach orderwatch at {}; is `orderwatch serve` running? (choose with --server)", self.base))?;
+        let resp = self.http.get(&url).bearer_auth(&self.token).query(params).send().await.with_context(|| {
+            format!("cannot reach orderwatch at {}; is `orderwatch serve` running? (choose with --server)", self.base)
+        })?;
         let status = resp.status();
         if !status.is_success() {
             let body: serde_json::Value = resp.json().await.unwrap_or_default();
@@ -270,6 +293,40 @@ pub async fn projects(args: ServerArgs) -> anyhow::Result<()> {
     let client = Client::new(&args).await?;
     let all: serde_json::Value = client.get("/api/v1/projects", &[], "the projects list").await?;
     println!("{}", serde_json::to_string_pretty(&all)?);
+    Ok(())
+}
+
+pub async fn lost_orders(args: LostOrdersArgs) -> anyhow::Result<()> {
+    let client = Client::new(&args.server).await?;
+    let mut q = vec![("limit", args.limit.to_string())];
+    q.extend(args.cause.map(|c| ("cause", c)));
+    q.extend(args.status.map(|s| ("status", s)));
+    let all: Vec<serde_json::Value> = client.get("/api/v1/lost-orders", &q, "the lost orders").await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(());
+    }
+    if all.is_empty() {
+        println!("No lost orders.");
+        return Ok(());
+    }
+    for o in &all {
+        let s = |k: &str| o.pointer(k).and_then(|v| v.as_str()).unwrap_or("-").to_owned();
+        let total = o.pointer("/cart/total").and_then(|v| v.as_f64()).map_or("-".into(), crate::orders::render::money);
+        let code = o.get("status_code").and_then(|v| v.as_i64()).map_or("-".into(), |c| c.to_string());
+        println!(
+            "#{:<5} {}  {:<12} {:>3}  {:<13} {}  {}  {}  total {}",
+            o["id"],
+            s("/at"),
+            s("/cause"),
+            code,
+            s("/status"),
+            s("/customer/name"),
+            s("/customer/phone"),
+            s("/customer/email"),
+            total
+        );
+    }
     Ok(())
 }
 

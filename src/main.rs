@@ -20,6 +20,7 @@ fn main() -> std::process::ExitCode {
             Command::Tail(args) => cli::tail(args).await,
             Command::CheckConfig { file } => cli::check_config(&file),
             Command::Projects(args) => cli::projects(args).await,
+            Command::LostOrders(args) => cli::lost_orders(args).await,
         }
     });
     match result {

@@ -37,6 +37,7 @@ pub struct Server {
     pub store: LogStore,
     notifier: Notifier,
     alerts: AlertEngine,
+    orders: crate::orders::detector::Detector,
     sentry: crate::sentry::process::Processor,
     shutdown: CancellationToken,
     tasks: TaskTracker,
@@ -144,8 +145,24 @@ impl Server {
         )
         .await?;
 
-        let sentry = crate::sentry::process::Processor::start(db.clone());
+        let orders_settings = Arc::new(s.orders.clone());
+        let orders = crate::orders::detector::Detector::start(
+            db.clone(),
+            store.clone(),
+            notifier.clone(),
+            crate::orders::detector::DetectorOptions {
+                settings: orders_settings.clone(),
+                public_url: s.public_url.clone(),
+                zone: s.default_zone.clone(),
+            },
+        )
+        .await?;
+        let sentry = crate::sentry::process::Processor::start(
+            db.clone(),
+            crate::sentry::process::OrdersHook { settings: orders_settings.clone(), detector: Some(orders.handle()) },
+        );
         let state = Arc::new(AppState {
+            orders: orders_settings,
             sentry: sentry.clone(),
             store: store.clone(),
             db: db.clone(),
@@ -183,6 +200,7 @@ impl Server {
             store,
             notifier,
             alerts,
+            orders,
             sentry,
             shutdown,
             tasks,
@@ -205,6 +223,9 @@ impl Server {
         // Alerts save where they are (what is not yet notified is found again at the next start).
         if tokio::time::timeout(std::time::Duration::from_secs(10), self.alerts.shutdown()).await.is_err() {
             tracing::warn!("the alert engine did not stop within 10 s; its alerts resume from their saved cursors");
+        }
+        if tokio::time::timeout(std::time::Duration::from_secs(10), self.orders.shutdown()).await.is_err() {
+            tracing::warn!("the lost-order detector did not stop within 10 s; it resumes from its saved cursor");
         }
         // Everything acknowledged is already fsynced in the WAL; this waits for
         // what is queued. Bounded, because a writer held up by a sealer that

@@ -65,7 +65,11 @@ async fn harness_with(max_body_bytes: usize, max_line_bytes: usize) -> Harness {
     .await
     .unwrap();
     let state = Arc::new(AppState {
-        sentry: orderwatch::sentry::process::Processor::start(db.clone()),
+        sentry: orderwatch::sentry::process::Processor::start(
+            db.clone(),
+            orderwatch::sentry::process::OrdersHook { settings: Default::default(), detector: None },
+        ),
+        orders: Default::default(),
         store,
         db,
         alerts: alerts.handle(),

@@ -38,6 +38,8 @@ pub struct NewErrorEvent<'a> {
     pub fingerprint: &'a str,
     pub title: &'a str,
     pub culprit: Option<&'a str>,
+    /// What it says about a lost order: stored with it, in one transaction.
+    pub evidence: Option<&'a crate::orders::Piece>,
 }
 
 #[derive(Debug, Clone, FromRow, serde::Serialize)]
@@ -105,7 +107,7 @@ impl Db {
         events: &[NewErrorEvent<'_>],
         now: i64,
     ) -> Result<Vec<(i64, bool)>, DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let mut out = Vec::new();
         for e in events {
             let seen: Option<(i64,)> =
@@ -146,6 +148,15 @@ impl Db {
             .bind(e.body)
             .execute(&mut *tx)
             .await?;
+            if let Some(piece) = e.evidence {
+                let ev = super::NewEvidence {
+                    piece,
+                    raw: None,
+                    project_id: Some(e.project_id),
+                    received_at: e.received_at,
+                };
+                super::orders::insert_evidence(&mut tx, &ev).await?;
+            }
             out.push((group_id, count == 1));
         }
         sqlx::query("UPDATE sentry_envelopes SET processed_at = $1 WHERE id = $2")

@@ -225,7 +225,7 @@ impl Db {
         now_us: i64,
         until_us: i64,
     ) -> Result<Vec<i64>, DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let mut claimed = Vec::with_capacity(ids.len());
         for &id in ids {
             let r = sqlx::query(
@@ -275,7 +275,7 @@ impl Db {
         duration_ms: i64,
         outcome: &AttemptOutcome,
     ) -> Result<(), DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let error = match outcome {
             AttemptOutcome::Sent => None,
             AttemptOutcome::Retry { error, .. } | AttemptOutcome::Failed { error } => {

@@ -127,7 +127,7 @@ impl Db {
     /// Stores evidence read from the log store and moves the detector's
     /// cursor past it, in one transaction (a line read twice is stored once).
     pub async fn add_log_evidence(&self, evidence: &[NewEvidence<'_>], cursor: u64) -> Result<(), DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         for e in evidence {
             insert_evidence(&mut tx, e).await?;
         }
@@ -182,7 +182,7 @@ impl Db {
         joined: &[i64],
         now: i64,
     ) -> Result<Vec<i64>, DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let mut created = Vec::new();
         for a in attempts {
             let lost_id = match (&a.lost, a.keep_id) {
@@ -341,7 +341,7 @@ impl Db {
         notifications: &[NewNotification],
         now: i64,
     ) -> Result<(), DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let done = sqlx::query("UPDATE lost_orders SET notified_at = $1 WHERE id = $2 AND notified_at IS NULL")
             .bind(now)
             .bind(id)

@@ -171,7 +171,7 @@ impl Db {
         now: i64,
         cursor_id: u64,
     ) -> Result<i64, DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let (id,): (i64,) = sqlx::query_as(
             "INSERT INTO saved_searches (name, query, origin, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) RETURNING id",
         )
@@ -195,7 +195,7 @@ impl Db {
     /// neither repeats nor skips the others' lines); new ones start after
     /// `cursor_id`. Returns false when there is no such search.
     pub async fn update_search(&self, id: i64, def: &SearchDef, now: i64, cursor_id: u64) -> Result<bool, DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let done = sqlx::query("UPDATE saved_searches SET name = $1, query = $2, updated_at = $3 WHERE id = $4")
             .bind(def.name.trim())
             .bind(&def.query)
@@ -265,7 +265,7 @@ impl Db {
     }
 
     pub async fn delete_search(&self, id: i64) -> Result<bool, DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query("DELETE FROM alerts WHERE search_id = $1").bind(id).execute(&mut *tx).await?;
         let done = sqlx::query("DELETE FROM saved_searches WHERE id = $1").bind(id).execute(&mut *tx).await?;
         tx.commit().await?;
@@ -281,7 +281,7 @@ impl Db {
         notifications: &[NewNotification],
         now: i64,
     ) -> Result<bool, DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let done = sqlx::query("UPDATE alerts SET cursor_id = $1, evaluated_at = $2, state = $3 WHERE id = $4")
             .bind(progress.cursor_id as i64)
             .bind(progress.evaluated_at)
@@ -304,7 +304,7 @@ impl Db {
         if all.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         for p in all {
             sqlx::query("UPDATE alerts SET cursor_id = $1, evaluated_at = $2, state = $3 WHERE id = $4")
                 .bind(p.cursor_id as i64)

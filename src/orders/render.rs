@@ -16,15 +16,24 @@ use crate::db::{EvidenceRow, LostOrderRow};
 use crate::event::zoned;
 use crate::notify::{Message, NewNotification};
 
+/// An API time: RFC 3339 in the display zone.
+pub fn time(micros: i64, zone: &jiff::tz::TimeZone) -> String {
+    zoned(micros, zone).strftime("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string()
+}
+
 /// The API's lost order (DESIGN.md, "Interfaces"); `evidence` when it was read.
-pub fn lost_order_json(row: &LostOrderRow, evidence: Option<&[(EvidenceRow, Option<Value>)]>) -> Value {
+pub fn lost_order_json(
+    row: &LostOrderRow,
+    evidence: Option<&[(EvidenceRow, Option<Value>)]>,
+    zone: &jiff::tz::TimeZone,
+) -> Value {
     let s = summary(row);
     let cause = Cause::parse(&row.cause);
     let mut v = json!({
         "id": row.id,
-        "at": row.at,
-        "detected_at": row.detected_at,
-        "updated_at": row.updated_at,
+        "at": time(row.at, zone),
+        "detected_at": time(row.detected_at, zone),
+        "updated_at": time(row.updated_at, zone),
         "endpoint": row.endpoint,
         "status_code": row.status_code,
         "cause": row.cause,
@@ -48,19 +57,19 @@ pub fn lost_order_json(row: &LostOrderRow, evidence: Option<&[(EvidenceRow, Opti
         "incident_id": row.incident_id,
     });
     if let Some(ev) = evidence {
-        v["evidence"] = ev.iter().map(|(r, body)| evidence_json(r, body.as_ref())).collect();
+        v["evidence"] = ev.iter().map(|(r, body)| evidence_json(r, body.as_ref(), zone)).collect();
     }
     v
 }
 
-fn evidence_json(r: &EvidenceRow, body: Option<&Value>) -> Value {
+fn evidence_json(r: &EvidenceRow, body: Option<&Value>, zone: &jiff::tz::TimeZone) -> Value {
     let p: Option<Piece> = r.piece().ok();
     let mut v = json!({
         "kind": p.as_ref().map(|p| p.kind.as_str()),
         "source": p.as_ref().map(|p| p.source.as_str()),
         "reference": p.as_ref().map(|p| p.reference.as_str()),
-        "at": p.as_ref().map(|p| p.at),
-        "received_at": r.received_at,
+        "at": p.as_ref().map(|p| time(p.at, zone)),
+        "received_at": time(r.received_at, zone),
         "status_code": p.as_ref().and_then(|p| p.status),
         "client_ip": p.as_ref().and_then(|p| p.client_ip.as_deref()),
         "request_id": p.as_ref().and_then(|p| p.request_id.as_deref()),
@@ -186,7 +195,7 @@ pub fn notifications(row: &LostOrderRow, opts: &DetectorOptions) -> Vec<NewNotif
         .map(|(i, dest)| NewNotification {
             source: format!("lost_order:{}", row.id),
             dedup_key: Some(format!("lost_order:{}:{i}", row.id)),
-            message: message(dest, &subject, &text, || json!({"lost_order": lost_order_json(row, None)})),
+            message: message(dest, &subject, &text, || json!({"lost_order": lost_order_json(row, None, &opts.zone)})),
         })
         .collect()
 }

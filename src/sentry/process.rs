@@ -14,6 +14,16 @@ use super::envelope::{self, ItemType};
 use super::group;
 use crate::db::{Db, NewErrorEvent};
 use crate::event::now_micros;
+use crate::orders::detector::DetectorHandle;
+use crate::orders::{OrdersSettings, Piece};
+
+/// The lost-order detector's part: the order endpoints events are read
+/// against, and the detector to wake when evidence was stored.
+#[derive(Clone)]
+pub struct OrdersHook {
+    pub settings: Arc<OrdersSettings>,
+    pub detector: Option<DetectorHandle>,
+}
 
 /// Wakes the worker (after an envelope is stored) and stops it.
 #[derive(Clone)]
@@ -23,9 +33,9 @@ pub struct Processor {
 }
 
 impl Processor {
-    pub fn start(db: Db) -> Processor {
+    pub fn start(db: Db, orders: OrdersHook) -> Processor {
         let p = Processor { wake: Arc::new(Notify::new()), stop: CancellationToken::new() };
-        tokio::spawn(run(db, p.clone()));
+        tokio::spawn(run(db, p.clone(), orders));
         p
     }
 
@@ -38,9 +48,9 @@ impl Processor {
     }
 }
 
-async fn run(db: Db, p: Processor) {
+async fn run(db: Db, p: Processor, orders: OrdersHook) {
     loop {
-        match process_some(&db).await {
+        match process_some(&db, &orders).await {
             Ok(true) => continue,
             Ok(false) => {}
             Err(e) => tracing::error!(error = %e, "could not process stored Sentry envelopes; retrying in 5 s"),
@@ -54,14 +64,16 @@ async fn run(db: Db, p: Processor) {
 }
 
 /// Processes a batch; true when there may be more.
-async fn process_some(db: &Db) -> anyhow::Result<bool> {
+async fn process_some(db: &Db, orders: &OrdersHook) -> anyhow::Result<bool> {
     let batch = db.unprocessed_envelopes(100).await?;
     let more = batch.len() == 100;
+    let mut evidence = false;
     for env in batch {
-        let rows = events_of(&env.body, &env.client_ip, env.id);
+        let rows = events_of(&env.body, &env.client_ip, env.id, env.received_at, &orders.settings);
+        evidence |= rows.iter().any(|r| r.piece.is_some());
         let new: Vec<NewErrorEvent> = rows
             .iter()
-            .map(|(event_id, body, g)| NewErrorEvent {
+            .map(|Read { id: event_id, body, grouping: g, piece }| NewErrorEvent {
                 project_id: env.project_id,
                 event_id,
                 envelope_id: env.id,
@@ -70,6 +82,7 @@ async fn process_some(db: &Db) -> anyhow::Result<bool> {
                 fingerprint: &g.fingerprint,
                 title: &g.title,
                 culprit: g.culprit.as_deref(),
+                evidence: piece.as_ref(),
             })
             .collect();
         // One envelope that cannot be recorded must not hold back the others.
@@ -78,13 +91,31 @@ async fn process_some(db: &Db) -> anyhow::Result<bool> {
             db.envelope_failed(env.id, &e.to_string()).await?;
         }
     }
+    if evidence && let Some(d) = &orders.detector {
+        d.wake();
+    }
     Ok(more)
 }
 
-/// The error events of an envelope body: (event id, full JSON with the
-/// client's IP filled in, grouping). Items that are not events, and events
-/// that are not JSON objects, are skipped (the envelope keeps them).
-pub fn events_of(body: &[u8], client_ip: &str, envelope_id: i64) -> Vec<(String, String, group::Grouping)> {
+/// One error event read from an envelope.
+pub struct Read {
+    pub id: String,
+    /// The full JSON, with the client's IP filled in.
+    pub body: String,
+    pub grouping: group::Grouping,
+    /// What it says about a lost order, if anything.
+    pub piece: Option<Piece>,
+}
+
+/// The error events of an envelope body. Items that are not events, and
+/// events that are not JSON objects, are skipped (the envelope keeps them).
+pub fn events_of(
+    body: &[u8],
+    client_ip: &str,
+    envelope_id: i64,
+    received_at: i64,
+    orders: &OrdersSettings,
+) -> Vec<Read> {
     let bytes = bytes::Bytes::copy_from_slice(body);
     let env = match envelope::parse(&bytes) {
         Ok(e) => e,
@@ -95,6 +126,13 @@ pub fn events_of(body: &[u8], client_ip: &str, envelope_id: i64) -> Vec<(String,
     };
     let mut out = Vec::new();
     let mut header_id = env.header.event_id.clone();
+    // The SDK's clock against ours, as Relay corrects it: received − sent_at.
+    let clock_offset = env
+        .header
+        .sent_at
+        .as_deref()
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .map_or(0, |sent| received_at - sent.as_microsecond());
     for (n, item) in env.items.iter().enumerate().filter(|(_, i)| i.header.ty == ItemType::Event) {
         let Ok(Value::Object(mut ev)) = serde_json::from_slice::<Value>(&item.payload) else { continue };
         let id = ev
@@ -108,8 +146,9 @@ pub fn events_of(body: &[u8], client_ip: &str, envelope_id: i64) -> Vec<(String,
         ev.insert("event_id".into(), Value::String(id.clone()));
         fill_ip(&mut ev, client_ip);
         let ev = Value::Object(ev);
-        let g = group::group(&ev);
-        out.push((id, ev.to_string(), g));
+        let grouping = group::group(&ev);
+        let piece = crate::orders::evidence::from_event(&ev, &orders.endpoints, received_at, clock_offset);
+        out.push(Read { id, body: ev.to_string(), grouping, piece });
     }
     out
 }
@@ -140,10 +179,16 @@ mod tests {
 
     #[test]
     fn the_browser_fixture_gives_one_event_with_the_clients_ip() {
-        let body = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/sentry-browser-order-400.envelope")).unwrap();
-        let evs = events_of(&body, "188.32.201.9", 1);
+        let body =
+            std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/sentry-browser-order-400.envelope")).unwrap();
+        let evs = events_of(&body, "188.32.201.9", 1, 0, &OrdersSettings::default());
         assert_eq!(evs.len(), 1, "session, client_report and replay_event are not error events");
-        let (id, json, g) = &evs[0];
+        let Read { id, body: json, grouping: g, piece } = &evs[0];
+        assert_eq!(
+            piece.as_ref().and_then(|p| p.client_ip.as_deref()),
+            Some("188.32.201.9"),
+            "a lost order's evidence"
+        );
         assert_eq!(id, "9b2d5c1e7f0a4c3d8e6b1a2f3c4d5e6f");
         let v: Value = serde_json::from_str(json).unwrap();
         assert_eq!(v["user"]["ip_address"], "188.32.201.9");
@@ -153,17 +198,20 @@ mod tests {
     #[test]
     fn an_event_without_an_id_gets_a_stable_one() {
         let body = b"{}\n{\"type\":\"event\"}\n{\"message\":\"no id\"}\n";
-        let a = events_of(body, "10.0.0.1", 7);
+        let o = OrdersSettings::default();
+        let a = events_of(body, "10.0.0.1", 7, 0, &o);
         assert_eq!(a.len(), 1);
-        assert_eq!(a[0].0, "00000000000000000000000700000000");
-        assert_eq!(events_of(body, "10.0.0.1", 7)[0].0, a[0].0);
-        assert!(a[0].1.contains("00000000000000000000000700000000"));
+        assert_eq!(a[0].id, "00000000000000000000000700000000");
+        assert_eq!(events_of(body, "10.0.0.1", 7, 0, &o)[0].id, a[0].id);
+        assert!(a[0].body.contains("00000000000000000000000700000000"));
+        assert!(a[0].piece.is_none(), "not about an order");
     }
 
     #[test]
     fn the_envelopes_id_names_only_its_first_event() {
         let body = b"{\"event_id\":\"9b2d5c1e7f0a4c3d8e6b1a2f3c4d5e6f\"}\n{\"type\":\"event\"}\n{\"message\":\"a\"}\n{\"type\":\"event\"}\n{\"message\":\"b\"}\n";
-        let ids: Vec<String> = events_of(body, "10.0.0.1", 3).into_iter().map(|e| e.0).collect();
+        let ids: Vec<String> =
+            events_of(body, "10.0.0.1", 3, 0, &OrdersSettings::default()).into_iter().map(|e| e.id).collect();
         assert_eq!(ids, ["9b2d5c1e7f0a4c3d8e6b1a2f3c4d5e6f", "00000000000000000000000300000001"]);
     }
 

@@ -9,6 +9,7 @@ pub mod errors;
 pub mod error;
 pub mod logs;
 pub mod notifications;
+pub mod orders;
 pub mod projects;
 pub mod search;
 pub mod searches;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub prometheus: metrics_exporter_prometheus::PrometheusHandle,
     /// Turns stored Sentry envelopes into error events; woken after each is stored.
     pub sentry: crate::sentry::process::Processor,
+    /// The lost-order detector's settings (endpoints, report recipients).
+    pub orders: Arc<crate::orders::OrdersSettings>,
     /// The notification outbox (the API lists and retries; others enqueue).
     pub notifier: Notifier,
 }
@@ -73,6 +76,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/v1/error-events/{event_id}", get(errors::event))
         .route("/api/v1/error-groups", get(errors::groups))
         .route("/api/v1/error-groups/{id}/events", get(errors::group_events))
+        .route("/api/v1/lost-orders", get(orders::list))
+        .route("/api/v1/lost-orders/{id}", get(orders::get_one))
+        .route("/api/v1/lost-orders/{id}/status", post(orders::set_status))
         .merge(
             // Sentry SDKs: bodies bounded on the wire too, CORS for browsers.
             Router::new()

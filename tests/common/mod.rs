@@ -64,17 +64,9 @@ fn package_of(what: &str) -> &'static str {
 /// The full path of `cmd`, searched in `PATH` and the sbin directories.
 /// Panics (never skips) when it is missing.
 pub fn require(cmd: &str) -> PathBuf {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    for d in [
-        "/usr/local/sbin",
-        "/usr/local/bin",
-        "/usr/sbin",
-        "/usr/bin",
-        "/sbin",
-        "/bin",
-    ] {
+    let mut dirs: Vec<PathBuf> =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    for d in ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"] {
         dirs.push(PathBuf::from(d));
     }
     for d in dirs {
@@ -96,10 +88,7 @@ pub fn require(cmd: &str) -> PathBuf {
 /// A plugin or module file, looked up in `dirs` and in `/usr/lib/<arch>/<sub>`.
 /// Panics (never skips) when it is missing.
 pub fn require_file(name: &str, sub: &str) -> PathBuf {
-    let mut candidates = vec![
-        Path::new("/usr/lib").join(sub).join(name),
-        Path::new("/usr/lib64").join(sub).join(name),
-    ];
+    let mut candidates = vec![Path::new("/usr/lib").join(sub).join(name), Path::new("/usr/lib64").join(sub).join(name)];
     if let Ok(rd) = std::fs::read_dir("/usr/lib") {
         for e in rd.flatten() {
             candidates.push(e.path().join(sub).join(name));
@@ -119,9 +108,7 @@ pub fn require_file(name: &str, sub: &str) -> PathBuf {
 
 /// Runs a command to completion and returns its stdout; panics with its output if it fails.
 pub fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     if !out.status.success() {
         panic!(
             "{cmd:?} failed ({}):\nstdout: {}\nstderr: {}",
@@ -137,9 +124,7 @@ pub fn run(cmd: &mut Command) -> String {
 /// `bsdutils`), not yet run: for the callers that need more (an environment).
 pub fn logger_cmd(transport: &[&str], port: u16, extra: &[&str]) -> Command {
     let mut cmd = Command::new(require("logger"));
-    cmd.args(transport)
-        .args(["-n", "127.0.0.1", "-P", &port.to_string()])
-        .args(extra);
+    cmd.args(transport).args(["-n", "127.0.0.1", "-P", &port.to_string()]).args(extra);
     cmd
 }
 
@@ -152,24 +137,13 @@ pub fn logger(transport: &[&str], port: u16, extra: &[&str]) {
 /// A string unique to this call in this test run, for telling test lines apart.
 pub fn nonce() -> String {
     static N: AtomicU64 = AtomicU64::new(0);
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "{:x}{:x}{}",
-        (t as u64) & 0xff_ffff_ffff,
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("{:x}{:x}{}", (t as u64) & 0xff_ffff_ffff, std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
 /// The machine's host name, as `gethostname(2)` gives it.
 pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .expect("read /proc/sys/kernel/hostname")
-        .trim()
-        .to_owned()
+    std::fs::read_to_string("/proc/sys/kernel/hostname").expect("read /proc/sys/kernel/hostname").trim().to_owned()
 }
 
 // ---------------------------------------------------------------------------
@@ -178,12 +152,9 @@ pub fn hostname() -> String {
 /// `n_tcp` free TCP ports and `n_udp` free UDP ports on 127.0.0.1, all distinct
 /// (every socket is held until all are chosen).
 pub fn free_ports(n_tcp: usize, n_udp: usize) -> (Vec<u16>, Vec<u16>) {
-    let tcp: Vec<TcpListener> = (0..n_tcp)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a TCP port"))
-        .collect();
-    let udp: Vec<UdpSocket> = (0..n_udp)
-        .map(|_| UdpSocket::bind("127.0.0.1:0").expect("bind a UDP port"))
-        .collect();
+    let tcp: Vec<TcpListener> =
+        (0..n_tcp).map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a TCP port")).collect();
+    let udp: Vec<UdpSocket> = (0..n_udp).map(|_| UdpSocket::bind("127.0.0.1:0").expect("bind a UDP port")).collect();
     (
         tcp.iter().map(|l| l.local_addr().unwrap().port()).collect(),
         udp.iter().map(|s| s.local_addr().unwrap().port()).collect(),
@@ -228,20 +199,12 @@ impl HttpResponse {
     }
 
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "answer ({}) is not JSON ({e}): {}",
-                self.status,
-                self.text()
-            )
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("answer ({}) is not JSON ({e}): {}", self.status, self.text()))
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -288,9 +251,7 @@ pub fn http(
         Err(e) => return Err(e),
     }
     if raw.is_empty() {
-        return Err(write_err.unwrap_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "empty answer")
-        }));
+        return Err(write_err.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "empty answer")));
     }
     parse_response(&raw)
 }
@@ -299,42 +260,25 @@ fn parse_response(raw: &[u8]) -> std::io::Result<HttpResponse> {
     let bad = |m: &str| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            format!(
-                "{m}: {:?}",
-                String::from_utf8_lossy(&raw[..raw.len().min(200)])
-            ),
+            format!("{m}: {:?}", String::from_utf8_lossy(&raw[..raw.len().min(200)])),
         )
     };
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| bad("no end of headers"))?;
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| bad("no end of headers"))?;
     let head = std::str::from_utf8(&raw[..end]).map_err(|_| bad("headers are not UTF-8"))?;
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or("");
-    let status: u16 = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad("bad status line"))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| {
-            l.split_once(':')
-                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        })
-        .collect();
+    let status: u16 =
+        status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| bad("bad status line"))?;
+    let headers: Vec<(String, String)> =
+        lines.filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))).collect();
     let mut body = raw[end + 4..].to_vec();
-    let chunked = headers.iter().any(|(k, v)| {
-        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
-    });
+    let chunked =
+        headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked"));
     if chunked {
         let mut out = Vec::new();
         let mut rest = &body[..];
         loop {
-            let nl = rest
-                .windows(2)
-                .position(|w| w == b"\r\n")
-                .ok_or_else(|| bad("bad chunk"))?;
+            let nl = rest.windows(2).position(|w| w == b"\r\n").ok_or_else(|| bad("bad chunk"))?;
             let size_str = std::str::from_utf8(&rest[..nl]).map_err(|_| bad("bad chunk size"))?;
             let size = usize::from_str_radix(size_str.split(';').next().unwrap().trim(), 16)
                 .map_err(|_| bad("bad chunk size"))?;
@@ -347,11 +291,7 @@ fn parse_response(raw: &[u8]) -> std::io::Result<HttpResponse> {
         }
         body = out;
     }
-    Ok(HttpResponse {
-        status,
-        headers,
-        body,
-    })
+    Ok(HttpResponse { status, headers, body })
 }
 
 pub fn gzip(data: &[u8]) -> Vec<u8> {
@@ -386,14 +326,8 @@ pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         if n != name {
             continue;
         }
-        if labels
-            .iter()
-            .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
-        {
-            total += value
-                .trim()
-                .parse::<f64>()
-                .unwrap_or_else(|_| panic!("bad metric value in {line:?}"));
+        if labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))) {
+            total += value.trim().parse::<f64>().unwrap_or_else(|_| panic!("bad metric value in {line:?}"));
         }
     }
     total
@@ -412,8 +346,7 @@ pub fn octet(msg: &[u8]) -> Vec<u8> {
 /// Sends bytes over a new TCP connection and closes it.
 pub fn send_tcp(addr: SocketAddr, bytes: &[u8]) {
     let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
-    s.write_all(bytes)
-        .unwrap_or_else(|e| panic!("write to {addr}: {e}"));
+    s.write_all(bytes).unwrap_or_else(|e| panic!("write to {addr}: {e}"));
     s.shutdown(std::net::Shutdown::Write).ok();
     // Wait for the server to close its side, so the lines are read before we return.
     s.set_read_timeout(Some(Duration::from_secs(5))).ok();
@@ -464,17 +397,11 @@ pub struct Server {
 impl Server {
     /// Starts a server with `config_toml` as its config file, on free ports.
     pub fn start(config_toml: &str) -> Server {
-        Server::with(Opts {
-            config: config_toml.to_owned(),
-            ..Opts::default()
-        })
+        Server::with(Opts { config: config_toml.to_owned(), ..Opts::default() })
     }
 
     pub fn with(opts: Opts) -> Server {
-        let tmp = tempfile::Builder::new()
-            .prefix("orderwatch-test-")
-            .tempdir()
-            .expect("create a temporary directory");
+        let tmp = tempfile::Builder::new().prefix("orderwatch-test-").tempdir().expect("create a temporary directory");
         Server::with_dir(opts, tmp)
     }
 
@@ -518,15 +445,10 @@ impl Server {
             self.http = SocketAddr::from(([127, 0, 0, 1], tcp_ports[0]));
             self.tcp = SocketAddr::from(([127, 0, 0, 1], tcp_ports[1]));
             self.udp = SocketAddr::from(([127, 0, 0, 1], udp_ports[0]));
-            self.tls = self
-                .opts
-                .tls
-                .then(|| SocketAddr::from(([127, 0, 0, 1], tcp_ports[2])));
+            self.tls = self.opts.tls.then(|| SocketAddr::from(([127, 0, 0, 1], tcp_ports[2])));
             self.starts += 1;
             self.log = self.dir.join(format!("orderwatch-{}.stderr", self.starts));
-            let stdout =
-                std::fs::File::create(self.dir.join(format!("orderwatch-{}.stdout", self.starts)))
-                    .unwrap();
+            let stdout = std::fs::File::create(self.dir.join(format!("orderwatch-{}.stdout", self.starts))).unwrap();
             let stderr = std::fs::File::create(&self.log).unwrap();
 
             let mut cmd = match self.opts.wrapper.split_first() {
@@ -558,9 +480,7 @@ impl Server {
                 .stdin(Stdio::null())
                 .stdout(stdout)
                 .stderr(stderr);
-            let child = cmd
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+            let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
             self.child = Some(child);
 
             let deadline = Instant::now() + START_TIMEOUT;
@@ -571,9 +491,7 @@ impl Server {
                     if log.contains("cannot listen") && attempt < 4 {
                         break; // a port was taken meanwhile: try others
                     }
-                    panic!(
-                        "orderwatch serve exited ({status}) before answering /healthz; its stderr:\n{log}"
-                    );
+                    panic!("orderwatch serve exited ({status}) before answering /healthz; its stderr:\n{log}");
                 }
                 if let Ok(r) = http(self.http, "GET", "/healthz", &[], b"")
                     && r.status == 200
@@ -627,10 +545,7 @@ impl Server {
         if let Some(c) = &mut self.child
             && let Some(status) = c.try_wait().unwrap()
         {
-            panic!(
-                "orderwatch died ({status}); its stderr:\n{}",
-                self.stderr_tail(60)
-            );
+            panic!("orderwatch died ({status}); its stderr:\n{}", self.stderr_tail(60));
         }
     }
 
@@ -638,12 +553,7 @@ impl Server {
         let pid = self.pid() as i32;
         // SAFETY: kill(2) on the pid of our own child process.
         let r = unsafe { libc::kill(pid, sig) };
-        assert_eq!(
-            r,
-            0,
-            "kill({pid}, {sig}) failed: {}",
-            std::io::Error::last_os_error()
-        );
+        assert_eq!(r, 0, "kill({pid}, {sig}) failed: {}", std::io::Error::last_os_error());
     }
 
     /// Sends `sig` and waits for the exit (panics after 15 s); returns the exit status.
@@ -693,12 +603,8 @@ impl Server {
 
     pub fn get(&self, target: &str) -> HttpResponse {
         let auth = self.auth();
-        http(self.http, "GET", target, &[("Authorization", &auth)], b"").unwrap_or_else(|e| {
-            panic!(
-                "GET {target}: {e}; server stderr:\n{}",
-                self.stderr_tail(40)
-            )
-        })
+        http(self.http, "GET", target, &[("Authorization", &auth)], b"")
+            .unwrap_or_else(|e| panic!("GET {target}: {e}; server stderr:\n{}", self.stderr_tail(40)))
     }
 
     /// Any API request with the admin token and a JSON body (empty for none).
@@ -708,51 +614,30 @@ impl Server {
         if !body.is_empty() {
             headers.push(("Content-Type", "application/json"));
         }
-        http(self.http, method, target, &headers, body.as_bytes()).unwrap_or_else(|e| {
-            panic!("{method} {target}: {e}; server stderr:\n{}", self.stderr_tail(40))
-        })
+        http(self.http, method, target, &headers, body.as_bytes())
+            .unwrap_or_else(|e| panic!("{method} {target}: {e}; server stderr:\n{}", self.stderr_tail(40)))
     }
 
     pub fn healthz(&self) -> u16 {
-        http(self.http, "GET", "/healthz", &[], b"")
-            .map(|r| r.status)
-            .unwrap_or(0)
+        http(self.http, "GET", "/healthz", &[], b"").map(|r| r.status).unwrap_or(0)
     }
 
     /// POST /api/v1/logs with the admin token.
     pub fn post_logs(&self, body: &[u8]) -> HttpResponse {
         let auth = self.auth();
         self.post_logs_with(&[("Authorization", &auth)], body)
-            .unwrap_or_else(|e| {
-                panic!(
-                    "POST /api/v1/logs: {e}; server stderr:\n{}",
-                    self.stderr_tail(40)
-                )
-            })
+            .unwrap_or_else(|e| panic!("POST /api/v1/logs: {e}; server stderr:\n{}", self.stderr_tail(40)))
     }
 
-    pub fn post_logs_with(
-        &self,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> std::io::Result<HttpResponse> {
+    pub fn post_logs_with(&self, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<HttpResponse> {
         http(self.http, "POST", "/api/v1/logs", headers, body)
     }
 
     /// The search API's whole answer for these `(name, value)` parameters.
     pub fn search_raw(&self, params: &[(&str, &str)]) -> Value {
-        let q: Vec<String> = params
-            .iter()
-            .map(|(k, v)| format!("{k}={}", urlencode(v)))
-            .collect();
+        let q: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect();
         let r = self.get(&format!("/api/v1/events/search.json?{}", q.join("&")));
-        assert_eq!(
-            r.status,
-            200,
-            "search {params:?} answered {}: {}",
-            r.status,
-            r.text()
-        );
+        assert_eq!(r.status, 200, "search {params:?} answered {}: {}", r.status, r.text());
         r.json()
     }
 
@@ -767,12 +652,7 @@ impl Server {
         let mut out = Vec::new();
         let mut min_id = "0".to_owned();
         loop {
-            let v = self.search_raw(&[
-                ("q", q),
-                ("limit", "10000"),
-                ("min_id", &min_id),
-                ("tail", "false"),
-            ]);
+            let v = self.search_raw(&[("q", q), ("limit", "10000"), ("min_id", &min_id), ("tail", "false")]);
             let events = v["events"].as_array().expect("events array");
             out.extend(events.iter().cloned());
             let more = v["reached_record_limit"] == true || v["reached_time_limit"] == true;
@@ -794,11 +674,7 @@ impl Server {
                 return found;
             }
             if Instant::now() > deadline {
-                let msgs: Vec<&str> = found
-                    .iter()
-                    .map(|e| e["message"].as_str().unwrap_or(""))
-                    .take(20)
-                    .collect();
+                let msgs: Vec<&str> = found.iter().map(|e| e["message"].as_str().unwrap_or("")).take(20).collect();
                 panic!(
                     "after {timeout:?}, {} event(s) match {q:?}, expected {n}: {msgs:#?}\nserver stderr:\n{}",
                     found.len(),
@@ -812,17 +688,12 @@ impl Server {
     /// The one event matching `q` (waits for it; panics if there are more).
     pub fn wait_one(&mut self, q: &str) -> Value {
         let found = self.wait_for(q, 1, Duration::from_secs(15));
-        assert_eq!(
-            found.len(),
-            1,
-            "more than one event matches {q:?}: {found:#?}"
-        );
+        assert_eq!(found.len(), 1, "more than one event matches {q:?}: {found:#?}");
         found.into_iter().next().unwrap()
     }
 
     pub fn metrics(&self) -> String {
-        let r = http(self.http, "GET", "/metrics", &[], b"")
-            .unwrap_or_else(|e| panic!("GET /metrics: {e}"));
+        let r = http(self.http, "GET", "/metrics", &[], b"").unwrap_or_else(|e| panic!("GET /metrics: {e}"));
         assert_eq!(r.status, 200, "GET /metrics answered {}", r.status);
         r.text()
     }
@@ -832,12 +703,7 @@ impl Server {
     }
 
     /// Polls until `cond(metrics text)` holds (panics with the metrics after `timeout`).
-    pub fn wait_metrics(
-        &mut self,
-        what: &str,
-        timeout: Duration,
-        mut cond: impl FnMut(&str) -> bool,
-    ) -> String {
+    pub fn wait_metrics(&mut self, what: &str, timeout: Duration, mut cond: impl FnMut(&str) -> bool) -> String {
         let deadline = Instant::now() + timeout;
         loop {
             self.assert_running();
@@ -866,10 +732,7 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         if std::thread::panicking() && !self.log.as_os_str().is_empty() {
-            eprintln!(
-                "--- orderwatch stderr (last 80 lines) ---\n{}\n---",
-                self.stderr_tail(80)
-            );
+            eprintln!("--- orderwatch stderr (last 80 lines) ---\n{}\n---", self.stderr_tail(80));
         }
         self.kill9();
     }
@@ -891,18 +754,9 @@ impl Proc {
     pub fn spawn(name: &str, mut cmd: Command, log: PathBuf) -> Proc {
         use std::os::unix::process::CommandExt;
         let out = std::fs::File::create(&log).unwrap();
-        cmd.stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .process_group(0);
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
-        Proc {
-            name: name.to_owned(),
-            child: Some(child),
-            log,
-        }
+        cmd.stdin(Stdio::null()).stdout(out.try_clone().unwrap()).stderr(out).process_group(0);
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
+        Proc { name: name.to_owned(), child: Some(child), log }
     }
 
     pub fn output(&self) -> String {
@@ -914,11 +768,7 @@ impl Proc {
         if let Some(c) = &mut self.child
             && let Some(status) = c.try_wait().unwrap()
         {
-            panic!(
-                "{} exited ({status}); its output:\n{}",
-                self.name,
-                self.output()
-            );
+            panic!("{} exited ({status}); its output:\n{}", self.name, self.output());
         }
     }
 
@@ -954,21 +804,12 @@ impl Drop for Proc {
 
 /// Finds the event whose message contains `needle` (panics with all messages if none or several do).
 pub fn find_msg<'a>(events: &'a [Value], needle: &str) -> &'a Value {
-    let hits: Vec<&Value> = events
-        .iter()
-        .filter(|e| e["message"].as_str().unwrap_or("").contains(needle))
-        .collect();
+    let hits: Vec<&Value> = events.iter().filter(|e| e["message"].as_str().unwrap_or("").contains(needle)).collect();
     match hits.as_slice() {
         [one] => one,
         _ => {
-            let msgs: Vec<&str> = events
-                .iter()
-                .map(|e| e["message"].as_str().unwrap_or(""))
-                .collect();
-            panic!(
-                "{} events contain {needle:?} (expected 1) among: {msgs:#?}",
-                hits.len()
-            )
+            let msgs: Vec<&str> = events.iter().map(|e| e["message"].as_str().unwrap_or("")).collect();
+            panic!("{} events contain {needle:?} (expected 1) among: {msgs:#?}", hits.len())
         }
     }
 }
@@ -1031,11 +872,7 @@ impl Rsyslog {
         let conf_path = dir.join("rsyslog.conf");
         std::fs::write(&conf_path, &conf).unwrap();
         // Check the config first, so a mistake in it is reported as such.
-        let check = Command::new(&rsyslogd)
-            .args(["-N1", "-f"])
-            .arg(&conf_path)
-            .output()
-            .unwrap();
+        let check = Command::new(&rsyslogd).args(["-N1", "-f"]).arg(&conf_path).output().unwrap();
         assert!(
             check.status.success(),
             "rsyslogd -N1 refused the config:\n{conf}\n{}{}",
@@ -1043,21 +880,13 @@ impl Rsyslog {
             String::from_utf8_lossy(&check.stderr)
         );
         let mut cmd = Command::new(&rsyslogd);
-        cmd.arg("-n")
-            .arg("-f")
-            .arg(&conf_path)
-            .arg("-i")
-            .arg(dir.join("rsyslogd.pid"));
+        cmd.arg("-n").arg("-f").arg(&conf_path).arg("-i").arg(dir.join("rsyslogd.pid"));
         let mut proc = Proc::spawn("rsyslogd", cmd, dir.join("rsyslogd.log"));
         wait_until("rsyslogd's imtcp input", Duration::from_secs(15), || {
             proc.assert_running();
             TcpStream::connect(input).ok()
         });
-        Rsyslog {
-            input,
-            input_udp,
-            proc,
-        }
+        Rsyslog { input, input_udp, proc }
     }
 
     /// Stops rsyslogd (asserting it was still running).
@@ -1069,10 +898,7 @@ impl Rsyslog {
 
 /// An `omfwd` action forwarding over plain TCP to `server`'s syslog port.
 pub fn omfwd_tcp(server: &Server, extra: &str) -> String {
-    format!(
-        "action(type=\"omfwd\" target=\"127.0.0.1\" port=\"{}\" protocol=\"tcp\" {extra})",
-        server.tcp.port()
-    )
+    format!("action(type=\"omfwd\" target=\"127.0.0.1\" port=\"{}\" protocol=\"tcp\" {extra})", server.tcp.port())
 }
 
 /// One request a [`Hooks`] receiver got.
@@ -1089,10 +915,7 @@ pub struct Hook {
 
 impl Hook {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn text(&self) -> String {
@@ -1100,8 +923,7 @@ impl Hook {
     }
 
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("hook body is not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("hook body is not JSON ({e}): {}", self.text()))
     }
 
     /// A field of an `application/x-www-form-urlencoded` body.
@@ -1191,10 +1013,7 @@ impl Hooks {
 
     /// The requests to `path` answered 2xx.
     pub fn delivered(&self, path: &str) -> Vec<Hook> {
-        self.all()
-            .into_iter()
-            .filter(|h| h.path == path && (200..300).contains(&h.status))
-            .collect()
+        self.all().into_iter().filter(|h| h.path == path && (200..300).contains(&h.status)).collect()
     }
 
     /// Waits until `done` holds for the requests to `path` answered 2xx.
@@ -1223,11 +1042,7 @@ impl Drop for Hooks {
     }
 }
 
-fn serve_hook(
-    mut conn: TcpStream,
-    got: &std::sync::Mutex<Vec<Hook>>,
-    status: &std::sync::atomic::AtomicU16,
-) {
+fn serve_hook(mut conn: TcpStream, got: &std::sync::Mutex<Vec<Hook>>, status: &std::sync::atomic::AtomicU16) {
     let _ = conn.set_nonblocking(false);
     let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
     loop {
@@ -1245,9 +1060,8 @@ fn serve_hook(
         let mut first = lines.next().unwrap_or("").split(' ');
         let method = first.next().unwrap_or("").to_owned();
         let path = first.next().unwrap_or("").to_owned();
-        let headers: Vec<(String, String)> = lines
-            .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned())))
-            .collect();
+        let headers: Vec<(String, String)> =
+            lines.filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))).collect();
         let find = |n: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
         let mut body = Vec::new();
         if let Some(len) = find("content-length").and_then(|v| v.parse::<usize>().ok()) {

@@ -1,0 +1,273 @@
+//! Lost orders end to end: the reference uWSGI/nginx lines by syslog, the
+//! reference browser envelope and backend event by the Sentry endpoints, into
+//! the real server; out come exactly the lost orders of
+//! `testdata/uwsgi-syslog.expected.tsv`, joined as it says, with customer and
+//! cart, the same whichever side arrives first, each announced once.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::{Hooks, Server};
+use serde_json::Value;
+
+const LINES: &str = include_str!("../testdata/uwsgi-syslog.log");
+const EXPECTED: &str = include_str!("../testdata/uwsgi-syslog.expected.tsv");
+const ENVELOPE: &[u8] = include_bytes!("../testdata/sentry-browser-order-400.envelope");
+const BACKEND_EVENT: &str = include_str!("../testdata/sentry-python-order-500.event.json");
+
+/// The fixture's first line, 17:17:41 in the shop's zone (+03:00) = 14:17:41Z.
+const FIXTURE_START_UTC: i64 = 1_529_763_461;
+
+/// The fixture moved to `base` (unix seconds): the syslog header of each line
+/// (read in UTC by the server's config) and the Sentry timestamps keep their
+/// distances from the first line.
+struct Shifted {
+    lines: Vec<u8>,
+    envelope: Vec<u8>,
+    backend_event: String,
+}
+
+fn shift(base: i64, key: &str) -> Shifted {
+    let secs_of_day = |hms: &str| {
+        let p: Vec<i64> = hms.split(':').map(|x| x.parse().unwrap()).collect();
+        p[0] * 3600 + p[1] * 60 + p[2]
+    };
+    let first = secs_of_day("17:17:41");
+    let mut lines = Vec::new();
+    for line in LINES.lines() {
+        // "<30>Jun 23 17:17:41 website-backend …": the header's time is bytes 4+7..4+15.
+        let pri_end = line.find('>').unwrap() + 1;
+        let stamp = &line[pri_end..pri_end + 15];
+        let t = base + secs_of_day(&stamp[7..]) - first;
+        let new = jiff::Timestamp::from_second(t).unwrap().strftime("%b %e %H:%M:%S").to_string();
+        lines.extend_from_slice(format!("{}{}{}\n", &line[..pri_end], new, &line[pri_end + 15..]).as_bytes());
+    }
+    let moved = |fixture_utc: f64| base as f64 + (fixture_utc - FIXTURE_START_UTC as f64);
+
+    // The envelope: our DSN, sent now, its event at the moved time.
+    let parts: Vec<&[u8]> = ENVELOPE.split(|&b| b == b'\n').collect();
+    let mut header: Value = serde_json::from_slice(parts[0]).unwrap();
+    header["dsn"] = format!("http://{key}@127.0.0.1/1").into();
+    header["sent_at"] = jiff::Timestamp::now().to_string().into();
+    let mut event: Value = serde_json::from_slice(parts[2]).unwrap();
+    event["timestamp"] = moved(event["timestamp"].as_f64().unwrap()).into();
+    let event = serde_json::to_vec(&event).unwrap();
+    let mut envelope = serde_json::to_vec(&header).unwrap();
+    envelope.extend_from_slice(format!("\n{{\"type\":\"event\",\"length\":{}}}\n", event.len()).as_bytes());
+    envelope.extend_from_slice(&event);
+    for p in &parts[3..] {
+        envelope.push(b'\n');
+        envelope.extend_from_slice(p);
+    }
+
+    let mut backend: Value = serde_json::from_str(BACKEND_EVENT).unwrap();
+    let t: jiff::Timestamp = backend["timestamp"].as_str().unwrap().parse().unwrap();
+    let t = moved(t.as_millisecond() as f64 / 1000.0);
+    backend["timestamp"] = jiff::Timestamp::from_millisecond((t * 1000.0) as i64).unwrap().to_string().into();
+    Shifted { lines, envelope, backend_event: backend.to_string() }
+}
+
+fn config(hook: &str) -> String {
+    format!(
+        r#"
+[http]
+trusted_proxies = ["127.0.0.1"]
+[syslog]
+time_zone = "UTC"
+[orders]
+manager_users = ["manager"]
+alert_delay = "500ms"
+[[orders.alerts]]
+destination = {{ webhook_json = "{hook}", secret = "s3cret" }}
+"#
+    )
+}
+
+fn project_key(s: &Server) -> String {
+    let dsn = s.api("GET", "/api/v1/projects", "").json()[0]["dsn"].as_str().unwrap().to_owned();
+    dsn.split("//").nth(1).unwrap().split('@').next().unwrap().to_owned()
+}
+
+fn send_logs(s: &Server, sh: &Shifted) {
+    common::send_tcp(s.tcp, &sh.lines);
+}
+
+fn send_events(s: &Server, sh: &Shifted, key: &str) {
+    // The browser's address reaches orderwatch through the shop's proxy.
+    let r = common::http(
+        s.http,
+        "POST",
+        &format!("/api/1/envelope/?sentry_key={key}&sentry_version=7"),
+        &[("Content-Type", "application/x-sentry-envelope"), ("X-Forwarded-For", "188.32.201.9")],
+        &sh.envelope,
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let auth = format!("Sentry sentry_key={key}, sentry_version=7, sentry_client=sentry.python/2.75.0");
+    let r = common::http(
+        s.http,
+        "POST",
+        "/api/1/store/",
+        &[("Content-Type", "application/json"), ("X-Sentry-Auth", &auth)],
+        sh.backend_event.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// (status code, client IP, cause) of each lost order the fixture names.
+fn expected() -> BTreeSet<(i64, String, String)> {
+    EXPECTED
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split('\t').collect::<Vec<_>>())
+        .filter(|f| f[6].starts_with("yes"))
+        .map(|f| (f[4].parse().unwrap(), f[5].to_owned(), f[7].split(' ').next().unwrap().to_owned()))
+        .collect()
+}
+
+fn lost_orders(s: &Server) -> Vec<Value> {
+    let r = s.api("GET", "/api/v1/lost-orders", "");
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json().as_array().unwrap().clone()
+}
+
+/// Runs the scenario; `events_first` sends the Sentry side before the logs.
+fn scenario(events_first: bool) -> Vec<Value> {
+    let hooks = Hooks::start();
+    let mut s = Server::start(&config(&hooks.url("/lost")));
+    let key = project_key(&s);
+    let sh = shift(jiff::Timestamp::now().as_second() - 300, &key);
+    if events_first {
+        send_events(&s, &sh, &key);
+        std::thread::sleep(Duration::from_millis(500));
+        send_logs(&s, &sh);
+    } else {
+        send_logs(&s, &sh);
+        std::thread::sleep(Duration::from_millis(500));
+        send_events(&s, &sh, &key);
+    }
+    let want = expected();
+    // Settled: the right number, each with its evidence joined, and each announced.
+    let all = common::wait_until("the lost orders of the fixture", Duration::from_secs(20), || {
+        let all = lost_orders(&s);
+        let rejected_joined = all.iter().any(|o| o["status_code"] == 400 && o["customer"]["name"].is_string());
+        let backend_joined = all.iter().any(|o| o["status_code"] == 500 && o["backend_errors"][0].is_object());
+        (all.len() == want.len() && rejected_joined && backend_joined).then_some(all)
+    });
+    let got: BTreeSet<(i64, String, String)> = all
+        .iter()
+        .map(|o| {
+            (
+                o["status_code"].as_i64().unwrap(),
+                o["client_ip"].as_str().unwrap().to_owned(),
+                o["cause"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want, "the lost orders of uwsgi-syslog.expected.tsv");
+
+    // Line 4 (uWSGI), line 15 (nginx) and the browser's report: one lost order.
+    let rejected = all.iter().find(|o| o["status_code"] == 400).unwrap();
+    let one = s.api("GET", &format!("/api/v1/lost-orders/{}", rejected["id"]), "").json();
+    let kinds: Vec<(&str, &str)> = one["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["kind"].as_str().unwrap(), e["source"].as_str().unwrap()))
+        .collect();
+    let mut sorted = kinds.clone();
+    sorted.sort();
+    assert_eq!(sorted, [("frontend", "frontend"), ("request", "log:nginx"), ("request", "log:website-backend")]);
+    assert!(
+        one["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["raw"].as_str().is_some_and(|r| r.contains("188.32.201.9 () {50 vars")))
+    );
+    assert_eq!(one["customer"]["name"], "Ирина Соколова");
+    assert_eq!(one["customer"]["phone"], "+7 917 555-12-34");
+    assert_eq!(one["customer"]["email"], "irina.sokolova@example.ru");
+    assert_eq!(one["address"], "Волгоград, ул. Мира, house 17, apartment 4, floor -1", "the basement floor");
+    assert_eq!(one["cart"]["total"], 8448.0);
+    assert_eq!(one["cart"]["items"].as_array().unwrap().len(), 2);
+    assert_eq!(one["refused"][0], "delivery.floor: Ensure this value is greater than or equal to 0.");
+    assert_eq!(one["status"], "new");
+
+    // Line 5 and the backend's IntegrityError: one lost order, the customer from the request it got.
+    let server_error = all.iter().find(|o| o["status_code"] == 500).unwrap();
+    assert!(server_error["backend_errors"][0]["title"].as_str().unwrap().starts_with("IntegrityError"));
+    assert_eq!(server_error["customer"]["name"], "Павел Ким");
+    // Line 13 (502, the same customer a minute later) is an attempt of its own.
+    let bad_gateway = all.iter().find(|o| o["status_code"] == 502).unwrap();
+    assert_eq!(bad_gateway["backend_errors"].as_array().unwrap().len(), 0);
+    assert_eq!(bad_gateway["contact_missing"], true);
+    // The manager's 429 says so; the other is not a manager.
+    let manager = all.iter().find(|o| o["client_ip"] == "91.210.4.77").unwrap();
+    assert_eq!((manager["manager"].clone(), manager["remote_user"].clone()), (true.into(), "manager".into()));
+    let spam = all.iter().find(|o| o["client_ip"] == "176.114.214.14").unwrap();
+    assert_eq!(spam["manager"], false);
+    assert_eq!(spam["attempts_last_hour"], 1);
+
+    // Each announced exactly once, with the customer in the message.
+    let hooks_got = hooks.wait("/lost", Duration::from_secs(15), |h| {
+        h.iter().filter_map(|x| x.json()["lost_order"]["id"].as_i64()).collect::<BTreeSet<_>>().len() >= want.len()
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let mut bodies: Vec<Vec<u8>> = hooks.delivered("/lost").into_iter().map(|h| h.body).collect();
+    bodies.sort();
+    bodies.dedup();
+    assert_eq!(bodies.len(), want.len(), "one notification per lost order: {}", hooks_got.len());
+    let irina = bodies
+        .iter()
+        .map(|b| serde_json::from_slice::<Value>(b).unwrap())
+        .find(|v| v["lost_order"]["status_code"] == 400)
+        .unwrap();
+    assert_eq!(irina["lost_order"]["customer"]["phone"], "+7 917 555-12-34");
+
+    // "It was me".
+    let r = s.api("POST", &format!("/api/v1/lost-orders/{}/status", rejected["id"]), r#"{"status":"test"}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(s.api("GET", "/api/v1/lost-orders?status=test", "").json().as_array().unwrap().len(), 1);
+    assert_eq!(s.api("POST", "/api/v1/lost-orders/999/status", r#"{"status":"test"}"#).status, 404);
+    assert_eq!(
+        s.api("POST", &format!("/api/v1/lost-orders/{}/status", rejected["id"]), r#"{"status":"gone"}"#).status,
+        400
+    );
+    assert_eq!(s.api("GET", "/api/v1/lost-orders?cause=oops", "").status, 400);
+
+    // The CLI lists the same.
+    let out = common::run(std::process::Command::new(common::bin()).args([
+        "lost-orders",
+        "--server",
+        &format!("http://{}", s.http),
+        "--token",
+        &s.token,
+    ]));
+    assert_eq!(out.lines().count(), want.len(), "{out}");
+    assert!(out.contains("Ирина Соколова") && out.contains("8 448.00"), "{out}");
+
+    // A restart reads nothing twice.
+    s.stop();
+    s.restart();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(lost_orders(&s).len(), want.len());
+    s.stop();
+    all
+}
+
+fn shape(all: &[Value]) -> BTreeSet<String> {
+    all.iter()
+        .map(|o| format!("{} {} {} {} {}", o["status_code"], o["client_ip"], o["cause"], o["customer"], o["cart"]))
+        .collect()
+}
+
+#[test]
+fn the_reference_fixture_gives_exactly_its_lost_orders_whichever_side_arrives_first() {
+    let logs_first = scenario(false);
+    let events_first = scenario(true);
+    assert_eq!(shape(&logs_first), shape(&events_first));
+}
