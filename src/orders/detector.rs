@@ -198,8 +198,10 @@ async fn run(
             }
             _ = wake.notified() => d.join_pending().await,
             _ = tick.tick() => {
-                if let Some(upto) = unsaved.filter(|_| last_save.elapsed() >= SAVE_EVERY) {
-                    if db.add_log_evidence(&[], upto).await.is_ok() {
+                if let Some(upto) = unsaved.filter(|_| last_save.elapsed() >= SAVE_EVERY)
+                    && db.add_log_evidence(&[], upto).await.is_ok()
+                {
+                    {
                         saved = upto;
                         unsaved = None;
                         last_save = std::time::Instant::now();

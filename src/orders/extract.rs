@@ -46,11 +46,9 @@ impl Extracted {
         c.phone = c.phone.take().or(other.customer.phone);
         c.email = c.email.take().or(other.customer.email);
         self.address = self.address.take().or(other.address);
-        if self.cart.as_ref().is_none_or(|c| c.items.is_empty())
-            && other.cart.as_ref().is_some_and(|c| !c.items.is_empty())
-        {
-            self.cart = other.cart;
-        } else if self.cart.is_none() {
+        // A cart with lines beats one with only a total.
+        let lines = |c: &Option<Cart>| c.as_ref().is_some_and(|c| !c.items.is_empty());
+        if self.cart.is_none() || (!lines(&self.cart) && lines(&other.cart)) {
             self.cart = other.cart;
         }
         self.truncated |= other.truncated;
@@ -136,7 +134,7 @@ fn configured(ev: &Value, paths: &FieldPaths, out: &mut Extracted) {
     out.customer.name = first(&paths.name).and_then(text);
     out.customer.phone = first(&paths.phone).and_then(text);
     out.customer.email = first(&paths.email).and_then(text);
-    out.address = first(&paths.address).and_then(|v| address(v));
+    out.address = first(&paths.address).and_then(address);
     let items = first(&paths.items).and_then(|v| v.as_array().cloned());
     let total = first(&paths.total).and_then(number);
     if items.is_some() || total.is_some() {
@@ -197,7 +195,7 @@ pub fn heuristic(root: &Value) -> Extracted {
         });
     }
     out.address = find_key(root, ADDRESS).and_then(address);
-    if let Some(holder) = find_object(root, &|o| key_of(o, ITEMS).is_some_and(|v| items_like(v))) {
+    if let Some(holder) = find_object(root, &|o| key_of(o, ITEMS).is_some_and(items_like)) {
         let items = key_of(holder, ITEMS).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
         let items = items
             .iter()

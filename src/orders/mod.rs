@@ -2,9 +2,9 @@
 //!
 //! - `evidence`: reads one log line or one Sentry event into a [`Piece`] of
 //!   evidence about an order attempt (or nothing). Pure.
-//! - `join`: partitions pieces into attempts (request/trace id, else client IP
-//!   + endpoint + status within a window), the same whatever order they
-//!   arrived in, and says which attempts are lost orders and why. Pure.
+//! - `join`: partitions pieces into attempts (by request or trace id, else by
+//!   client IP, endpoint and status within a window), the same whatever order
+//!   they arrived in, and says which attempts are lost orders and why. Pure.
 //! - `extract`: finds the customer, address and cart in captured JSON, by
 //!   configured paths or by heuristics. Pure.
 //! - `detector`: the I/O. It follows the log store from a cursor, takes the
