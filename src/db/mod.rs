@@ -24,7 +24,10 @@ use crate::logstore::chunk::ChunkMeta;
 
 mod errors;
 mod projects;
-pub use errors::{ErrorEventRow, ErrorGroup, MAX_PROCESSING_ATTEMPTS, NewErrorEvent, PendingEnvelope, RawEnvelope};
+pub use errors::{
+    ErrorEventRow, ErrorGroup, GroupAlertEvent, GroupStatus, MAX_PROCESSING_ATTEMPTS, NewErrorEvent, PendingEnvelope,
+    RawEnvelope, Recorded,
+};
 mod searches;
 pub use projects::Project;
 pub use searches::{AlertProgress, Origin, StoredAlert, StoredSearch};

@@ -73,6 +73,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/v1/error-events/{event_id}", get(errors::event))
         .route("/api/v1/error-groups", get(errors::groups))
         .route("/api/v1/error-groups/{id}/events", get(errors::group_events))
+        .route("/api/v1/error-groups/{id}", get(errors::group))
+        .route("/api/v1/error-groups/{id}/status", axum::routing::put(errors::set_status))
         .merge(
             // Sentry SDKs: bodies bounded on the wire too, CORS for browsers.
             Router::new()
