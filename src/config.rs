@@ -43,6 +43,13 @@
 //! kind = "immediate"
 //! time_zone = "Europe/Volgograd"
 //! destination = { email = { to = ["head@shop.example"], cc = ["dev@shop.example"] } }
+//!
+//! [sentry]
+//! envelopes_per_minute = 0         # per project; 0: no limit
+//! [[sentry.alerts]]                # new error groups and regressions
+//! project = 1                      # default: every project
+//! on = ["first_seen", "regression"] # the default
+//! destination = { slack = "https://hooks.slack.com/services/T/B/X" }
 //! ```
 
 use std::collections::BTreeMap;
@@ -254,6 +261,8 @@ pub struct SentryConfig {
     /// Envelopes one project may post a minute; beyond it SDKs get 429 with
     /// Retry-After and X-Sentry-Rate-Limits (and wait). 0: no limit.
     pub envelopes_per_minute: u32,
+    /// Who hears of new error groups and regressions (`[[sentry.alerts]]`).
+    pub alerts: Vec<crate::alerts::groups::GroupAlertDef>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -266,6 +275,8 @@ pub enum ConfigError {
     Invalid { key: &'static str, message: String },
     #[error("config: saved search {index} ({name:?}): {message}")]
     Search { index: usize, name: String, message: String },
+    #[error("config: [[sentry.alerts]] entry {index} (counting from 0): {message}")]
+    SentryAlert { index: usize, message: String },
 }
 
 fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
@@ -297,9 +308,13 @@ pub struct Settings {
     /// Envelopes a Sentry project may post a minute (0: no limit).
     pub sentry_envelopes_per_minute: u32,
     pub public_url: String,
+    /// Whether `http.public_url` was set (links in error-group alerts need a real address).
+    pub public_url_set: bool,
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Saved searches of the config file, checked.
     pub searches: Vec<crate::alerts::SearchDef>,
+    /// `[[sentry.alerts]]`, checked.
+    pub sentry_alerts: Vec<crate::alerts::groups::GroupAlertDef>,
     pub orders: crate::orders::OrdersSettings,
 }
 
@@ -355,6 +370,9 @@ impl Config {
                 return Err(fail("another saved search has this name; names must differ".into()));
             }
         }
+        for (index, def) in self.sentry.alerts.iter().enumerate() {
+            def.check().map_err(|message| ConfigError::SentryAlert { index, message })?;
+        }
         Ok(Settings {
             data: self.data.clone(),
             http,
@@ -378,9 +396,11 @@ impl Config {
             notify: self.notify.validate()?,
             sentry_envelopes_per_minute: self.sentry.envelopes_per_minute,
             public_url,
+            public_url_set: self.http.public_url.is_some(),
             trusted_proxies: crate::web::client_ip::parse_trusted(&self.http.trusted_proxies)
                 .map_err(|m| invalid("http.trusted_proxies", m))?,
             searches: self.searches.clone(),
+            sentry_alerts: self.sentry.alerts.clone(),
             orders: self.orders_settings()?,
         })
     }
@@ -647,6 +667,48 @@ destination = { webhook = "http://127.0.0.1:9/hook" }
         }
         let err = toml::from_str::<Config>("[http]\npublic_url = \"orderwatch\"").unwrap().validate().unwrap_err();
         assert!(err.to_string().contains("http.public_url"), "{err}");
+    }
+
+    #[test]
+    fn sentry_alerts_are_checked() {
+        let ok = r#"
+[http]
+public_url = "https://ow.shop.example"
+[[sentry.alerts]]
+destination = { email = { to = ["dev@shop.example"] } }
+[[sentry.alerts]]
+project = 2
+on = ["regression"]
+destination = { webhook_json = "https://hooks.shop.example/ow", secret = "0123456789abcdef" }
+"#;
+        let s = toml::from_str::<Config>(ok).unwrap().validate().unwrap();
+        use crate::alerts::groups::GroupAlertKind::*;
+        assert_eq!(s.sentry_alerts.len(), 2);
+        assert_eq!(
+            (s.sentry_alerts[0].project, s.sentry_alerts[0].on.as_slice()),
+            (None, &[FirstSeen, Regression][..])
+        );
+        assert_eq!((s.sentry_alerts[1].project, s.sentry_alerts[1].on.as_slice()), (Some(2), &[Regression][..]));
+        assert!(s.public_url_set);
+        assert!(!format!("{s:?}").contains("0123456789abcdef"), "the secret stays out of check-config's print");
+        for (text, want) in [
+            (ok.replace("project = 2", "project = -1"), "entry 1 (counting from 0): project: -1"),
+            (ok.replace("[\"regression\"]", "[]"), "entry 1 (counting from 0): on:"),
+            (ok.replace("\"0123456789abcdef\"", "\"short\""), "destination.secret: use at least 16"),
+            (ok.replace("dev@shop.example", "dev"), "entry 0 (counting from 0): destination.email.to"),
+        ] {
+            let err = toml::from_str::<Config>(&text).unwrap().validate().unwrap_err().to_string();
+            assert!(err.contains("[[sentry.alerts]]") && err.contains(want), "{want}: {err}");
+        }
+        for (text, want) in [
+            (ok.replace("[\"regression\"]", "[\"regresion\"]"), "regression"),
+            (ok.replace("project = 2", "projects = 2"), "unknown field `projects`"),
+            (ok.replace("email = { to = [\"dev@shop.example\"] }", "pager = \"x\""), "unknown field"),
+        ] {
+            let err = toml::from_str::<Config>(&text).unwrap_err().to_string();
+            assert!(err.contains(want), "{want}: {err}");
+        }
+        assert!(!Config::default().validate().unwrap().public_url_set);
     }
 
     #[test]

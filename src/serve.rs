@@ -157,8 +157,29 @@ impl Server {
             },
         )
         .await?;
-        let sentry = crate::sentry::process::Processor::start(
+        // New error groups and regressions notify `[[sentry.alerts]]`.
+        let projects = db.projects().await?;
+        for (i, a) in s.sentry_alerts.iter().enumerate() {
+            if let Some(p) = a.project
+                && !projects.iter().any(|q| q.id == p)
+            {
+                tracing::warn!(
+                    entry = i,
+                    project = p,
+                    "[[sentry.alerts]] names a project that does not exist (yet); GET /api/v1/projects lists them"
+                );
+            }
+        }
+        let sentry = crate::sentry::process::Processor::start_with(
             db.clone(),
+            Some(crate::sentry::process::Alerting {
+                alerts: crate::alerts::groups::GroupAlerts {
+                    defs: s.sentry_alerts.clone(),
+                    public_url: s.public_url_set.then(|| s.public_url.clone()),
+                    zone: s.default_zone.clone(),
+                },
+                notifier: notifier.clone(),
+            }),
             crate::sentry::process::OrdersHook { settings: orders_settings.clone(), detector: Some(orders.handle()) },
         );
         let state = Arc::new(AppState {

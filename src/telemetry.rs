@@ -106,6 +106,11 @@ pub fn alert_commit_failed() {
     counter!("orderwatch_alert_commit_errors_total").increment(1);
 }
 
+/// Notifications stored for error-group alerts: `first_seen` or `regression`.
+pub fn error_group_alert(what: &'static str, notifications: u64) {
+    counter!("orderwatch_error_group_alerts_total", "what" => what).increment(notifications);
+}
+
 /// Makes the alert counters visible at zero.
 pub fn register_alerts() {
     alert_lines_scanned(0);
@@ -113,6 +118,9 @@ pub fn register_alerts() {
         counter!("orderwatch_alerts_fired_total", "what" => what).increment(0);
     }
     counter!("orderwatch_alert_commit_errors_total").increment(0);
+    for what in ["first_seen", "regression"] {
+        error_group_alert(what, 0);
+    }
 }
 
 /// Makes the notification counters of every channel visible at zero.

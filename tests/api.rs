@@ -38,6 +38,15 @@ async fn harness(max_body_bytes: usize) -> Harness {
 }
 
 async fn harness_with(max_body_bytes: usize, max_line_bytes: usize) -> Harness {
+    harness_full(max_body_bytes, max_line_bytes, Vec::new()).await
+}
+
+/// A harness whose Sentry worker raises `sentry_alerts` (`[[sentry.alerts]]`).
+async fn harness_full(
+    max_body_bytes: usize,
+    max_line_bytes: usize,
+    sentry_alerts: Vec<orderwatch::alerts::groups::GroupAlertDef>,
+) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open_sqlite(&dir.path().join("t.db")).await.unwrap();
     let notifier = Notifier::start(db.clone(), NotifySettings::default());
@@ -64,10 +73,19 @@ async fn harness_with(max_body_bytes: usize, max_line_bytes: usize) -> Harness {
     )
     .await
     .unwrap();
+    let alerting = orderwatch::sentry::process::Alerting {
+        alerts: orderwatch::alerts::groups::GroupAlerts {
+            defs: sentry_alerts,
+            public_url: Some("http://127.0.0.1:8080".into()),
+            zone: zone.clone(),
+        },
+        notifier: notifier.clone(),
+    };
     let state = Arc::new(AppState {
-        sentry: orderwatch::sentry::process::Processor::start(
+        sentry: orderwatch::sentry::process::Processor::start_with(
             db.clone(),
-            orderwatch::sentry::process::OrdersHook { settings: Default::default(), detector: None },
+            Some(alerting),
+            orderwatch::sentry::process::OrdersHook::default(),
         ),
         orders: Default::default(),
         store,
@@ -679,4 +697,156 @@ async fn stored_reports_become_error_events_in_groups() {
     }
     let (st, _) = call(&h, Request::get("/api/v1/error-groups").body(Body::empty()).unwrap()).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
+}
+
+/// Polls the error groups until one satisfies `cond`.
+async fn wait_group(h: &Harness, id: &Value, cond: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (st, g) = call(h, admin_get(&format!("/api/v1/error-groups/{id}"))).await;
+        if st == StatusCode::OK && cond(&g) {
+            return g;
+        }
+        assert!(std::time::Instant::now() < deadline, "group {id} never got there: {st} {g}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// The group's notifications in the outbox, oldest first.
+async fn group_notifications(h: &Harness, id: &Value) -> Vec<Value> {
+    let (st, v) = call(h, admin_get(&format!("/api/v1/notifications?source=error_group:{id}"))).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let mut all = v["notifications"].as_array().unwrap_or_else(|| panic!("{v}")).clone();
+    all.reverse();
+    all
+}
+
+fn put_status(id: &Value, body: &str) -> Request<Body> {
+    Request::put(format!("/api/v1/error-groups/{id}/status"))
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_owned()))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resolved_groups_regress_once_ignored_ones_stay_quiet() {
+    let email = serde_json::from_value(serde_json::json!({"destination": {"email": {"to": ["dev@shop.example"]}}}));
+    let other_project = serde_json::from_value(
+        serde_json::json!({"project": 2, "destination": {"email": {"to": ["two@shop.example"]}}}),
+    );
+    let h = harness_full(1 << 20, 100 * 1024, vec![email.unwrap(), other_project.unwrap()]).await;
+    let auth = format!("Sentry sentry_version=7, sentry_key={SENTRY_KEY}");
+    let python =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/sentry-python-order-500.event.json"))
+            .unwrap();
+    let one_line = serde_json::to_string(&serde_json::from_str::<Value>(&python).unwrap()).unwrap();
+    let send = |n: u32| {
+        let event_id = format!("{n:08x}eeee40718293a4b5c6d7e8f9");
+        let body = one_line.replace("1a2b3c4d5e6f40718293a4b5c6d7e8f9", &event_id);
+        let h = &h;
+        let auth = auth.clone();
+        async move {
+            let (st, v) = call(h, sentry_post("/api/1/store/", body.into_bytes(), &[("x-sentry-auth", &auth)])).await;
+            assert_eq!(st, StatusCode::OK, "{v}");
+            event_id
+        }
+    };
+
+    // A new group: one first-seen notification, for project 1's entry only.
+    let first = send(1).await;
+    let e = wait_ok(&h, &format!("/api/v1/error-events/{first}")).await;
+    let id = e["group_id"].clone();
+    let g = wait_group(&h, &id, |g| g["count"] == 1).await;
+    assert_eq!((g["status"].as_str(), g["resolved_at"].is_null()), (Some("unresolved"), true), "{g}");
+    let notes = group_notifications(&h, &id).await;
+    assert_eq!(notes.len(), 1, "{notes:#?}");
+    assert_eq!(notes[0]["dedup_key"], format!("group:{id}:first_seen:0"));
+    assert_eq!(notes[0]["target"], "dev@shop.example");
+    let title = g["title"].as_str().unwrap().to_owned();
+    assert!(title.starts_with("IntegrityError: "), "{g}");
+    assert_eq!(notes[0]["summary"], format!("[orderwatch] New error: {title}"));
+
+    // Another event of the group: counted, no alert.
+    send(2).await;
+    wait_group(&h, &id, |g| g["count"] == 2).await;
+    assert_eq!(group_notifications(&h, &id).await.len(), 1);
+
+    // Resolved: the next event brings it back with one regression alert.
+    let (st, g) = call(&h, put_status(&id, r#"{"status":"resolved"}"#)).await;
+    assert_eq!(st, StatusCode::OK, "{g}");
+    assert_eq!(g["status"], "resolved");
+    assert!(g["resolved_at"].as_str().unwrap().ends_with("+03:00"), "{g}");
+    let (_, list) = call(&h, admin_get("/api/v1/error-groups")).await;
+    let listed = list.as_array().unwrap().iter().find(|l| l["id"] == id).unwrap().clone();
+    assert_eq!(listed["status"], "resolved", "{listed}");
+    for key in ["id", "project_id", "title", "culprit", "count", "first_seen", "last_seen"] {
+        assert!(listed.get(key).is_some(), "{key} is still listed: {listed}");
+    }
+    let third = send(3).await;
+    let g = wait_group(&h, &id, |g| g["count"] == 3).await;
+    assert_eq!((g["status"].as_str(), g["resolved_at"].is_null()), (Some("unresolved"), true), "{g}");
+    let notes = group_notifications(&h, &id).await;
+    assert_eq!(notes.len(), 2, "{notes:#?}");
+    assert_eq!(notes[1]["dedup_key"], format!("group:{id}:regression:{third}:0"));
+    assert_eq!(notes[1]["summary"], format!("[orderwatch] Regression: {title}"));
+    // Unresolved already: the next one is no regression.
+    send(4).await;
+    wait_group(&h, &id, |g| g["count"] == 4).await;
+    assert_eq!(group_notifications(&h, &id).await.len(), 2);
+
+    // Ignored: counted, never alerted on, even when it had been resolved.
+    let (st, g) = call(&h, put_status(&id, r#"{"status": "ignored"}"#)).await;
+    assert_eq!((st, g["status"].as_str()), (StatusCode::OK, Some("ignored")), "{g}");
+    send(5).await;
+    let g = wait_group(&h, &id, |g| g["count"] == 5).await;
+    assert_eq!(g["status"], "ignored", "{g}");
+    assert_eq!(group_notifications(&h, &id).await.len(), 2);
+    let (_, text) = call(&h, Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    let text = text.as_str().unwrap();
+    for what in ["first_seen", "regression"] {
+        assert!(text.contains(&format!("orderwatch_error_group_alerts_total{{what=\"{what}\"}}")), "{text}");
+    }
+    h.notifier.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn group_status_mistakes_say_what_is_wrong() {
+    let h = harness(1 << 20).await;
+    let auth = format!("Sentry sentry_version=7, sentry_key={SENTRY_KEY}");
+    let python =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/sentry-python-order-500.event.json")).unwrap();
+    let (st, v) = call(&h, sentry_post("/api/1/store/", python, &[("x-sentry-auth", &auth)])).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let e = wait_ok(&h, "/api/v1/error-events/1a2b3c4d5e6f40718293a4b5c6d7e8f9").await;
+    let id = e["group_id"].clone();
+    for (body, want) in [
+        (r#"{"status":"fixed"}"#, "\"fixed\" is not a group status"),
+        (r#"{"status":"resolved","why":"x"}"#, "unknown field"),
+        ("resolved", "the body is not a status"),
+        ("", "the body is not a status"),
+    ] {
+        let (st, v) = call(&h, put_status(&id, body)).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{body}: {v}");
+        let err = v["error"].as_str().unwrap_or_default();
+        assert!(err.contains(want) && err.contains(r#"{"status": "resolved"}"#), "{body}: {err}");
+    }
+    assert_eq!(wait_group(&h, &id, |_| true).await["status"], "unresolved", "a refused change changes nothing");
+    let (st, v) = call(&h, put_status(&serde_json::json!(999), r#"{"status":"resolved"}"#)).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("no error group 999"), "{v}");
+    let (st, _) = call(&h, admin_get("/api/v1/error-groups/999")).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let anonymous =
+        Request::put(format!("/api/v1/error-groups/{id}/status")).body(Body::from(r#"{"status":"resolved"}"#)).unwrap();
+    assert_eq!(call(&h, anonymous).await.0, StatusCode::UNAUTHORIZED);
+    // Unresolving a resolved group clears resolved_at.
+    let (_, g) = call(&h, put_status(&id, r#"{"status":"resolved"}"#)).await;
+    assert!(g["resolved_at"].is_string(), "{g}");
+    let (st, g) = call(&h, put_status(&id, r#"{"status":"unresolved"}"#)).await;
+    assert_eq!(
+        (st, g["status"].as_str(), g["resolved_at"].is_null()),
+        (StatusCode::OK, Some("unresolved"), true),
+        "{g}"
+    );
 }

@@ -30,6 +30,27 @@ fn check_config_accepts_a_good_file_and_names_the_bad_key() {
 }
 
 #[test]
+fn check_config_reads_sentry_alerts_and_keeps_their_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("alerts.toml");
+    let text = "[[sentry.alerts]]\non = [\"regression\"]\n\
+                destination = { webhook_json = \"https://hooks.shop.example/ow/abcdefghijklmnopqrst\", secret = \"0123456789abcdef\" }\n";
+    std::fs::write(&good, text).unwrap();
+    let out = orderwatch().arg("check-config").arg(&good).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("sentry_alerts") && shown.contains("Regression"), "{shown}");
+    assert!(!shown.contains("0123456789abcdef") && !shown.contains("abcdefghijklmnopqrst"), "{shown}");
+
+    let bad = dir.path().join("bad-alerts.toml");
+    std::fs::write(&bad, text.replace("https://", "hooks.")).unwrap();
+    let out = orderwatch().arg("check-config").arg(&bad).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("[[sentry.alerts]] entry 0") && err.contains("destination.webhook_json"), "{err}");
+}
+
+#[test]
 fn search_without_a_server_says_how_to_reach_one() {
     let dir = tempfile::tempdir().unwrap();
     // A port nothing listens on: bind, read, release.

@@ -1,14 +1,15 @@
 //! The real Python Sentry SDK (sentry-sdk from PyPI, in the venv `scripts/test`
 //! makes) reports a captured exception to orderwatch, gzip- and
 //! brotli-compressed, unmodified: the DSN is the one orderwatch shows, and the
-//! envelope is stored whole before the SDK is answered.
+//! envelope is stored whole before the SDK is answered. Its events raise
+//! first-seen and regression alerts to a real webhook receiver.
 
 mod common;
 
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::Server;
+use common::{Hooks, Server};
 
 /// The venv's Python; a missing venv fails the test and says how to make it.
 fn venv_python() -> PathBuf {
@@ -91,6 +92,95 @@ fn the_python_sdk_reports_to_orderwatch_unmodified() {
     let out = Command::new(&python).arg(script).arg(&bad).arg("gzip").output().unwrap();
     assert!(!out.status.success(), "a wrong key must not be accepted");
     assert_eq!(stored(&s).len(), 2);
+    s.stop();
+}
+
+/// Runs the SDK script once; returns the event id it reported.
+fn report(python: &std::path::Path, dsn: &str, algo: &str, s: &Server) -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sentry_python.py");
+    let out = Command::new(python).arg(script).arg(dsn).arg(algo).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{algo}: the SDK failed:\n{stderr}\nserver:\n{}", s.stderr_tail(20));
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert_eq!(id.len(), 32, "{algo}: {id:?}\n{stderr}");
+    id
+}
+
+/// `[[sentry.alerts]]` with a signed JSON webhook: the SDK's first event of a
+/// new group raises exactly one first_seen; another event of the group
+/// nothing; after the group is resolved through the API, the next event
+/// exactly one regression (and the group is unresolved again).
+#[test]
+fn the_python_sdks_errors_raise_first_seen_and_regression_alerts() {
+    use hmac::{Hmac, KeyInit, Mac};
+    let python = venv_python();
+    let hooks = Hooks::start();
+    let secret = "a-secret-of-more-than-16";
+    let mut s = Server::start(&format!(
+        "[[sentry.alerts]]\nproject = 1\ndestination = {{ webhook_json = \"{}\", secret = \"{secret}\" }}\n",
+        hooks.url("/groups")
+    ));
+    let dsn = s.api("GET", "/api/v1/projects", "").json()[0]["dsn"].as_str().unwrap().to_owned();
+    let quiet = std::time::Duration::from_millis(1500);
+    let within = std::time::Duration::from_secs(15);
+
+    let first = report(&python, &dsn, "gzip", &s);
+    hooks.wait("/groups", within, |h| !h.is_empty());
+    std::thread::sleep(quiet);
+    let got = hooks.delivered("/groups");
+    assert_eq!(got.len(), 1, "exactly one first_seen: {:#?}", got.iter().map(|h| h.text()).collect::<Vec<_>>());
+    let v = got[0].json();
+    assert_eq!(v["kind"], "first_seen", "{v}");
+    assert_eq!(v["event_id"], first.as_str());
+    assert_eq!(v["project"]["id"], 1);
+    assert_eq!(v["project"]["name"], "default");
+    assert_eq!(v["group"]["title"], "ValueError: order failed: delivery.floor must be >= 0");
+    assert_eq!(v["group"]["count"], 1);
+    assert_eq!(v["group"]["status"], "unresolved");
+    assert!(v["group"]["url"].is_null(), "no http.public_url, no link: {v}");
+    assert_eq!(v["subject"], "[orderwatch] New error: ValueError: order failed: delivery.floor must be >= 0");
+    // Signed as every signed webhook is.
+    let ts = got[0].header("x-orderwatch-timestamp").expect("timestamp header");
+    let sig = got[0].header("x-orderwatch-signature").expect("signature header");
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{ts}.").as_bytes());
+    mac.update(&got[0].body);
+    let want: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(sig, format!("sha256={want}"));
+    let group = v["group"]["id"].clone();
+    let e = s.api("GET", &format!("/api/v1/error-events/{first}"), "").json();
+    assert_eq!(e["group_id"], group);
+
+    // The same error again: counted, no alert.
+    report(&python, &dsn, "br", &s);
+    common::wait_until("the second event in the group", within, || {
+        let g = s.api("GET", &format!("/api/v1/error-groups/{group}"), "").json();
+        (g["count"] == 2).then_some(())
+    });
+    std::thread::sleep(quiet);
+    assert_eq!(hooks.delivered("/groups").len(), 1, "a known group's event raises nothing");
+
+    // Resolved; the next event is a regression, once.
+    let r = s.api("PUT", &format!("/api/v1/error-groups/{group}/status"), r#"{"status":"resolved"}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"], "resolved");
+    let third = report(&python, &dsn, "gzip", &s);
+    hooks.wait("/groups", within, |h| h.len() >= 2);
+    std::thread::sleep(quiet);
+    let got = hooks.delivered("/groups");
+    assert_eq!(got.len(), 2, "exactly one regression: {:#?}", got.iter().map(|h| h.text()).collect::<Vec<_>>());
+    let v = got[1].json();
+    assert_eq!(v["kind"], "regression", "{v}");
+    assert_eq!(v["event_id"], third.as_str());
+    assert_eq!(v["group"]["id"], group);
+    assert_eq!(v["group"]["count"], 3);
+    assert_eq!(v["group"]["status"], "unresolved");
+    assert!(v["resolved_at"].is_string(), "{v}");
+    assert_eq!(v["subject"], "[orderwatch] Regression: ValueError: order failed: delivery.floor must be >= 0");
+    let g = s.api("GET", &format!("/api/v1/error-groups/{group}"), "").json();
+    assert_eq!((g["status"].as_str(), g["resolved_at"].is_null()), (Some("unresolved"), true), "{g}");
+    assert_eq!(s.metric("orderwatch_error_group_alerts_total", &[("what", "first_seen")]), 1.0);
+    assert_eq!(s.metric("orderwatch_error_group_alerts_total", &[("what", "regression")]), 1.0);
     s.stop();
 }
 

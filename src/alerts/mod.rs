@@ -19,6 +19,7 @@
 //! twice, across restarts too.
 
 pub mod engine;
+pub mod groups;
 pub mod render;
 
 use std::time::Duration;
@@ -412,7 +413,7 @@ pub fn check_email(field: &str, addr: &str) -> Result<(), String> {
     if ok { Ok(()) } else { Err(format!("destination.email.{field}: {addr:?} is not an email address")) }
 }
 
-fn check_destination(d: &Destination) -> Result<(), String> {
+pub(crate) fn check_destination(d: &Destination) -> Result<(), String> {
     match d {
         Destination::Webhook { url } => check_url("webhook", url),
         Destination::WebhookJson { url, secret } => {

@@ -4,6 +4,8 @@
 use sqlx::FromRow;
 
 use super::{Db, DbError};
+use crate::alerts::groups::GroupAlertKind;
+use crate::notify::NewNotification;
 
 /// A Sentry request body to keep, as received.
 pub struct RawEnvelope<'a> {
@@ -42,6 +44,40 @@ pub struct NewErrorEvent<'a> {
     pub evidence: Option<&'a crate::orders::Piece>,
 }
 
+/// What people decided about an error group. New groups are `unresolved`; a
+/// `resolved` one goes back to `unresolved` when an event is received after
+/// it was resolved (a regression); an `ignored` one is counted, never alerted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupStatus {
+    Unresolved,
+    Resolved,
+    Ignored,
+}
+
+impl GroupStatus {
+    pub const ALL: [GroupStatus; 3] = [GroupStatus::Unresolved, GroupStatus::Resolved, GroupStatus::Ignored];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupStatus::Unresolved => "unresolved",
+            GroupStatus::Resolved => "resolved",
+            GroupStatus::Ignored => "ignored",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<GroupStatus> {
+        GroupStatus::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+}
+
+impl TryFrom<String> for GroupStatus {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        GroupStatus::parse(&s).ok_or_else(|| format!("unknown error group status {s:?}"))
+    }
+}
+
 #[derive(Debug, Clone, FromRow, serde::Serialize)]
 pub struct ErrorGroup {
     pub id: i64,
@@ -51,6 +87,37 @@ pub struct ErrorGroup {
     pub count: i64,
     pub first_seen: i64,
     pub last_seen: i64,
+    #[sqlx(try_from = "String")]
+    pub status: GroupStatus,
+    /// µs, when it was resolved (only while it is `resolved`).
+    pub resolved_at: Option<i64>,
+}
+
+macro_rules! group_columns {
+    () => {
+        "id, project_id, title, culprit, count, first_seen, last_seen, status, resolved_at"
+    };
+}
+
+/// An event that made its group worth telling people about, as
+/// [`Db::record_envelope`] hands it to its `alerts` callback.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupAlertEvent<'a> {
+    pub kind: GroupAlertKind,
+    /// The group as this event left it (a regression's is `unresolved` again).
+    pub group: &'a ErrorGroup,
+    pub event_id: &'a str,
+    /// A regression: when the group had been resolved.
+    pub resolved_at: Option<i64>,
+}
+
+/// What [`Db::record_envelope`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// Per event: its group id and whether the group is new.
+    pub groups: Vec<(i64, bool)>,
+    /// Per group alert: its kind and how many notifications were stored for it.
+    pub alerts: Vec<(GroupAlertKind, usize)>,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -100,15 +167,21 @@ impl Db {
 
     /// Records an envelope's events and marks it processed, in one
     /// transaction: an event id seen before (an SDK's retry) is not counted
-    /// again. Returns, per event, its group id and whether the group is new.
+    /// again. An event that creates its group, or is received after its group
+    /// was resolved (the group goes back to `unresolved`), is handed to
+    /// `alerts`; the notifications it returns are stored in the same
+    /// transaction, so re-processing after a crash neither loses nor repeats
+    /// one. Ignored groups are never handed over. Wake the notifier after.
     pub async fn record_envelope(
         &self,
         envelope_id: i64,
         events: &[NewErrorEvent<'_>],
         now: i64,
-    ) -> Result<Vec<(i64, bool)>, DbError> {
+        mut alerts: impl FnMut(&GroupAlertEvent<'_>) -> Vec<NewNotification>,
+    ) -> Result<Recorded, DbError> {
+        // Read-then-write: take the write lock from the start.
         let mut tx = self.begin().await?;
-        let mut out = Vec::new();
+        let mut out = Recorded::default();
         for e in events {
             let seen: Option<(i64,)> =
                 sqlx::query_as("SELECT group_id FROM error_events WHERE project_id = $1 AND event_id = $2")
@@ -117,18 +190,19 @@ impl Db {
                     .fetch_optional(&mut *tx)
                     .await?;
             if let Some((g,)) = seen {
-                out.push((g, false));
+                out.groups.push((g, false));
                 continue;
             }
-            let (group_id, count): (i64, i64) = sqlx::query_as(
+            let mut group: ErrorGroup = sqlx::query_as(concat!(
                 "INSERT INTO error_groups (project_id, fingerprint, title, culprit, count, first_seen, last_seen)
                  VALUES ($1, $2, $3, $4, 1, $5, $5)
                  ON CONFLICT (project_id, fingerprint) DO UPDATE SET
                    count = error_groups.count + 1,
                    last_seen = CASE WHEN excluded.last_seen > error_groups.last_seen
                                THEN excluded.last_seen ELSE error_groups.last_seen END
-                 RETURNING id, count",
-            )
+                 RETURNING ",
+                group_columns!()
+            ))
             .bind(e.project_id)
             .bind(e.fingerprint)
             .bind(e.title)
@@ -142,7 +216,7 @@ impl Db {
             )
             .bind(e.project_id)
             .bind(e.event_id)
-            .bind(group_id)
+            .bind(group.id)
             .bind(e.envelope_id)
             .bind(e.received_at)
             .bind(e.body)
@@ -157,7 +231,27 @@ impl Db {
                 };
                 super::orders::insert_evidence(&mut tx, &ev).await?;
             }
-            out.push((group_id, count == 1));
+            let new = group.count == 1;
+            out.groups.push((group.id, new));
+            let (kind, resolved_at) = if new {
+                (GroupAlertKind::FirstSeen, None)
+            } else if group.status == GroupStatus::Resolved && group.resolved_at.is_none_or(|r| e.received_at >= r) {
+                // Received after it was resolved: it is back. (An event received
+                // before, and read only now, belongs to what was resolved.)
+                sqlx::query("UPDATE error_groups SET status = 'unresolved', resolved_at = NULL WHERE id = $1")
+                    .bind(group.id)
+                    .execute(&mut *tx)
+                    .await?;
+                let was = group.resolved_at.take();
+                group.status = GroupStatus::Unresolved;
+                (GroupAlertKind::Regression, was)
+            } else {
+                continue;
+            };
+            let notes = alerts(&GroupAlertEvent { kind, group: &group, event_id: e.event_id, resolved_at });
+            let stored =
+                if notes.is_empty() { 0 } else { super::insert_notifications(&mut tx, now, &notes).await?.len() };
+            out.alerts.push((kind, stored));
         }
         sqlx::query("UPDATE sentry_envelopes SET processed_at = $1 WHERE id = $2")
             .bind(now)
@@ -166,6 +260,29 @@ impl Db {
             .await?;
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// Sets a group's status (`resolved_at` is when it was first resolved:
+    /// resolving a resolved group again changes nothing). None: no such group.
+    pub async fn set_group_status(
+        &self,
+        id: i64,
+        status: GroupStatus,
+        now: i64,
+    ) -> Result<Option<ErrorGroup>, DbError> {
+        Ok(sqlx::query_as(concat!(
+            "UPDATE error_groups SET
+               resolved_at = CASE WHEN $1 = 'resolved'
+                             THEN COALESCE(CASE WHEN status = 'resolved' THEN resolved_at END, $2) END,
+               status = $1
+             WHERE id = $3 RETURNING ",
+            group_columns!()
+        ))
+        .bind(status.as_str())
+        .bind(now)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     /// Notes a failed attempt at processing an envelope (it stays unprocessed,
@@ -191,22 +308,21 @@ impl Db {
 
     /// Groups, the most recently seen first.
     pub async fn error_groups(&self, limit: i64) -> Result<Vec<ErrorGroup>, DbError> {
-        Ok(sqlx::query_as(
-            "SELECT id, project_id, title, culprit, count, first_seen, last_seen FROM error_groups
-             ORDER BY last_seen DESC, id DESC LIMIT $1",
-        )
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            group_columns!(),
+            " FROM error_groups ORDER BY last_seen DESC, id DESC LIMIT $1"
+        ))
         .bind(limit)
         .fetch_all(&self.pool)
         .await?)
     }
 
     pub async fn error_group(&self, id: i64) -> Result<Option<ErrorGroup>, DbError> {
-        Ok(sqlx::query_as(
-            "SELECT id, project_id, title, culprit, count, first_seen, last_seen FROM error_groups WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?)
+        Ok(sqlx::query_as(concat!("SELECT ", group_columns!(), " FROM error_groups WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     /// A group's events, newest first.

@@ -25,7 +25,10 @@ use crate::logstore::chunk::ChunkMeta;
 mod errors;
 mod orders;
 mod projects;
-pub use errors::{ErrorEventRow, ErrorGroup, MAX_PROCESSING_ATTEMPTS, NewErrorEvent, PendingEnvelope, RawEnvelope};
+pub use errors::{
+    ErrorEventRow, ErrorGroup, GroupAlertEvent, GroupStatus, MAX_PROCESSING_ATTEMPTS, NewErrorEvent, PendingEnvelope,
+    RawEnvelope, Recorded,
+};
 mod searches;
 pub use orders::{AttemptWrite, EvidenceRow, LostOrderFields, LostOrderFilter, LostOrderRow, NewEvidence};
 pub use projects::Project;

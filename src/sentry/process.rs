@@ -2,6 +2,10 @@
 //! one part of `sentry` that does I/O). It runs after the SDK was answered, so
 //! a bug here can delay a report but never lose it: an envelope stays
 //! unprocessed, and is read again, until its events are recorded.
+//!
+//! The first event of a new group, and one received after its group was
+//! resolved, raise the `[[sentry.alerts]]` notifications, stored in the
+//! transaction that records the event; the notifier is woken after it commits.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,14 +16,16 @@ use tokio_util::sync::CancellationToken;
 
 use super::envelope::{self, ItemType};
 use super::group;
+use crate::alerts::groups::GroupAlerts;
 use crate::db::{Db, NewErrorEvent};
 use crate::event::now_micros;
+use crate::notify::Notifier;
 use crate::orders::detector::DetectorHandle;
 use crate::orders::{OrdersSettings, Piece};
 
 /// The lost-order detector's part: the order endpoints events are read
 /// against, and the detector to wake when evidence was stored.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct OrdersHook {
     pub settings: Arc<OrdersSettings>,
     pub detector: Option<DetectorHandle>,
@@ -32,10 +38,22 @@ pub struct Processor {
     stop: CancellationToken,
 }
 
+/// Who hears of new groups and regressions, and the notifier to wake.
+#[derive(Clone)]
+pub struct Alerting {
+    pub alerts: GroupAlerts,
+    pub notifier: Notifier,
+}
+
 impl Processor {
-    pub fn start(db: Db, orders: OrdersHook) -> Processor {
+    /// A worker that raises no group alerts and reads no lost orders.
+    pub fn start(db: Db) -> Processor {
+        Processor::start_with(db, None, OrdersHook::default())
+    }
+
+    pub fn start_with(db: Db, alerting: Option<Alerting>, orders: OrdersHook) -> Processor {
         let p = Processor { wake: Arc::new(Notify::new()), stop: CancellationToken::new() };
-        tokio::spawn(run(db, p.clone(), orders));
+        tokio::spawn(run(db, p.clone(), alerting, orders));
         p
     }
 
@@ -48,9 +66,9 @@ impl Processor {
     }
 }
 
-async fn run(db: Db, p: Processor, orders: OrdersHook) {
+async fn run(db: Db, p: Processor, alerting: Option<Alerting>, orders: OrdersHook) {
     loop {
-        match process_some(&db, &orders).await {
+        match process_some(&db, alerting.as_ref(), &orders).await {
             Ok(true) => continue,
             Ok(false) => {}
             Err(e) => tracing::error!(error = %e, "could not process stored Sentry envelopes; retrying in 5 s"),
@@ -64,9 +82,20 @@ async fn run(db: Db, p: Processor, orders: OrdersHook) {
 }
 
 /// Processes a batch; true when there may be more.
-async fn process_some(db: &Db, orders: &OrdersHook) -> anyhow::Result<bool> {
+async fn process_some(db: &Db, alerting: Option<&Alerting>, orders: &OrdersHook) -> anyhow::Result<bool> {
     let batch = db.unprocessed_envelopes(100).await?;
     let more = batch.len() == 100;
+    if batch.is_empty() {
+        return Ok(false);
+    }
+    // Project names, for what the alerts say.
+    let projects = match alerting {
+        Some(a) if !a.alerts.defs.is_empty() => db.projects().await?,
+        _ => Vec::new(),
+    };
+    let project_name =
+        |id: i64| projects.iter().find(|p| p.id == id).map_or_else(|| format!("project {id}"), |p| p.name.clone());
+    let mut stored = 0;
     let mut evidence = false;
     for env in batch {
         let rows = events_of(&env.body, &env.client_ip, env.id, env.received_at, &orders.settings);
@@ -85,11 +114,28 @@ async fn process_some(db: &Db, orders: &OrdersHook) -> anyhow::Result<bool> {
                 evidence: piece.as_ref(),
             })
             .collect();
+        let alerts = |ev: &crate::db::GroupAlertEvent<'_>| match alerting {
+            Some(a) => a.alerts.notifications(ev, &project_name(ev.group.project_id)),
+            None => Vec::new(),
+        };
         // One envelope that cannot be recorded must not hold back the others.
-        if let Err(e) = db.record_envelope(env.id, &new, now_micros()).await {
-            tracing::error!(envelope = env.id, error = %e, "could not record a Sentry envelope's events; it is retried");
-            db.envelope_failed(env.id, &e.to_string()).await?;
+        match db.record_envelope(env.id, &new, now_micros(), alerts).await {
+            Ok(done) => {
+                for (kind, n) in done.alerts {
+                    crate::telemetry::error_group_alert(kind.as_str(), n as u64);
+                    stored += n;
+                }
+            }
+            Err(e) => {
+                tracing::error!(envelope = env.id, error = %e, "could not record a Sentry envelope's events; it is retried");
+                db.envelope_failed(env.id, &e.to_string()).await?;
+            }
         }
+    }
+    if stored > 0
+        && let Some(a) = alerting
+    {
+        a.notifier.wake();
     }
     if evidence && let Some(d) = &orders.detector {
         d.wake();
@@ -213,6 +259,93 @@ mod tests {
         let ids: Vec<String> =
             events_of(body, "10.0.0.1", 3, 0, &OrdersSettings::default()).into_iter().map(|e| e.id).collect();
         assert_eq!(ids, ["9b2d5c1e7f0a4c3d8e6b1a2f3c4d5e6f", "00000000000000000000000300000001"]);
+    }
+
+    fn envelope(event_id: &str, message: &str) -> Vec<u8> {
+        format!("{{}}\n{{\"type\":\"event\"}}\n{{\"event_id\":\"{event_id}\",\"message\":\"{message}\"}}\n")
+            .into_bytes()
+    }
+
+    /// Stores an envelope received at `at` and processes it.
+    async fn arrive(db: &Db, alerting: &Alerting, body: &[u8], at: i64) {
+        db.store_envelope(&crate::db::RawEnvelope {
+            project_id: 1,
+            received_at: at,
+            event_id: None,
+            client_ip: "10.0.0.1",
+            body,
+        })
+        .await
+        .unwrap();
+        process_some(db, Some(alerting), &OrdersHook::default()).await.unwrap();
+    }
+
+    async fn keys(db: &Db) -> Vec<String> {
+        let all = crate::db::NotificationFilter { status: None, source: None, before_id: None, limit: 100 };
+        let rows = db.list_notifications(&all, 0).await.unwrap();
+        let mut k: Vec<String> = rows.into_iter().filter_map(|n| n.dedup_key).collect();
+        k.sort();
+        k
+    }
+
+    #[tokio::test]
+    async fn new_groups_and_regressions_alert_once_ignored_ones_never() {
+        use crate::db::GroupStatus;
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open_sqlite(&dir.path().join("t.db")).await.unwrap();
+        db.ensure_default_project(|| "k".into(), 0).await.unwrap();
+        let notifier = Notifier::start(db.clone(), crate::notify::NotifySettings::default());
+        notifier.shutdown().await; // stored, not sent: the test reads the outbox
+        let alerting = Alerting {
+            alerts: GroupAlerts {
+                defs: vec![
+                    serde_json::from_str(r#"{"destination":{"webhook":"http://127.0.0.1:9/a"}}"#).unwrap(),
+                    serde_json::from_str(r#"{"project":2,"destination":{"webhook":"http://127.0.0.1:9/b"}}"#).unwrap(),
+                ],
+                public_url: None,
+                zone: jiff::tz::TimeZone::UTC,
+            },
+            notifier,
+        };
+        let id = |n: u32| format!("{n:032x}");
+        // Two events of one new group in one envelope: one first_seen.
+        let mut two = envelope(&id(1), "boom");
+        two.extend_from_slice(&envelope(&id(2), "boom")[3..]);
+        arrive(&db, &alerting, &two, 10).await;
+        let g = db.error_groups(10).await.unwrap();
+        assert_eq!((g.len(), g[0].count, g[0].status), (1, 2, GroupStatus::Unresolved));
+        let gid = g[0].id;
+        assert_eq!(keys(&db).await, [format!("group:{gid}:first_seen:0")]);
+        // Another event of the group: nothing.
+        arrive(&db, &alerting, &envelope(&id(3), "boom"), 20).await;
+        assert_eq!(keys(&db).await.len(), 1);
+        // Resolved at 30: an event received before (read only now) does not reopen it…
+        let r = db.set_group_status(gid, GroupStatus::Resolved, 30).await.unwrap().unwrap();
+        assert_eq!((r.status, r.resolved_at), (GroupStatus::Resolved, Some(30)));
+        assert_eq!(db.set_group_status(gid, GroupStatus::Resolved, 35).await.unwrap().unwrap().resolved_at, Some(30));
+        arrive(&db, &alerting, &envelope(&id(4), "boom"), 25).await;
+        assert_eq!(db.error_group(gid).await.unwrap().unwrap().status, GroupStatus::Resolved);
+        // …one received after does, once.
+        let mut two = envelope(&id(5), "boom");
+        two.extend_from_slice(&envelope(&id(6), "boom")[3..]);
+        arrive(&db, &alerting, &two, 40).await;
+        let g = db.error_group(gid).await.unwrap().unwrap();
+        assert_eq!((g.status, g.resolved_at, g.count), (GroupStatus::Unresolved, None, 6));
+        assert_eq!(
+            keys(&db).await,
+            [format!("group:{gid}:first_seen:0"), format!("group:{gid}:regression:{}:0", id(5))]
+        );
+        // An SDK's retry of the regressing event is not another regression.
+        db.set_group_status(gid, GroupStatus::Resolved, 50).await.unwrap();
+        arrive(&db, &alerting, &envelope(&id(5), "boom"), 60).await;
+        assert_eq!(db.error_group(gid).await.unwrap().unwrap().status, GroupStatus::Resolved);
+        // Ignored: counted, never alerted on, stays ignored.
+        db.set_group_status(gid, GroupStatus::Ignored, 70).await.unwrap();
+        arrive(&db, &alerting, &envelope(&id(7), "boom"), 80).await;
+        let g = db.error_group(gid).await.unwrap().unwrap();
+        assert_eq!((g.status, g.resolved_at, g.count), (GroupStatus::Ignored, None, 7));
+        assert_eq!(keys(&db).await.len(), 2);
+        assert!(db.set_group_status(999, GroupStatus::Resolved, 1).await.unwrap().is_none());
     }
 
     #[tokio::test]

@@ -1,19 +1,23 @@
 //! Reading what the Sentry ingest stored (admin token):
 //! `GET /api/v1/error-events/{event_id}` (the event's full JSON, with its
 //! project, group and received time), `GET /api/v1/error-groups` (title,
-//! culprit, count, first and last seen; most recently seen first) and
-//! `GET /api/v1/error-groups/{id}/events` (newest first).
+//! culprit, count, first and last seen, status; most recently seen first),
+//! `GET /api/v1/error-groups/{id}` (one group), `GET
+//! /api/v1/error-groups/{id}/events` (newest first), and `PUT
+//! /api/v1/error-groups/{id}/status` with `{"status": "resolved"}`
+//! (`unresolved`, `resolved` or `ignored`).
 
 use std::sync::Arc;
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::db::{ErrorEventRow, ErrorGroup};
-use crate::event::zoned;
+use crate::db::{ErrorEventRow, ErrorGroup, GroupStatus};
+use crate::event::{now_micros, zoned};
 use crate::web::AppState;
 use crate::web::auth::Scope;
 use crate::web::error::ApiError;
@@ -55,7 +59,13 @@ fn group_json(st: &AppState, g: ErrorGroup) -> Value {
         "count": g.count,
         "first_seen": time(st, g.first_seen),
         "last_seen": time(st, g.last_seen),
+        "status": g.status.as_str(),
+        "resolved_at": g.resolved_at.map(|t| time(st, t)),
     })
+}
+
+fn no_group(id: i64) -> ApiError {
+    ApiError::NotFound(format!("there is no error group {id}; GET /api/v1/error-groups lists them"))
 }
 
 pub async fn event(
@@ -92,8 +102,42 @@ pub async fn group_events(
 ) -> Result<Json<Vec<Value>>, ApiError> {
     st.tokens.check(&headers, Scope::Admin)?;
     if st.db.error_group(id).await?.is_none() {
-        return Err(ApiError::NotFound(format!("there is no error group {id}")));
+        return Err(no_group(id));
     }
     let all = st.db.group_events(id, limit(&l)?).await?;
     Ok(Json(all.into_iter().map(|e| event_json(&st, e)).collect()))
+}
+
+pub async fn group(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    st.tokens.check(&headers, Scope::Admin)?;
+    let g = st.db.error_group(id).await?.ok_or_else(|| no_group(id))?;
+    Ok(Json(group_json(&st, g)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusBody {
+    status: String,
+}
+
+/// `{"status": "resolved"}`: the next event received after it reopens the
+/// group with a regression alert; `ignored`: never alerted on; `unresolved`.
+pub async fn set_status(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    st.tokens.check(&headers, Scope::Admin)?;
+    let expected = r#"send {"status": "unresolved"}, {"status": "resolved"} or {"status": "ignored"}"#;
+    let b: StatusBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not a status ({e}); {expected}")))?;
+    let status = GroupStatus::parse(b.status.trim())
+        .ok_or_else(|| ApiError::BadRequest(format!("{:?} is not a group status; {expected}", b.status)))?;
+    let g = st.db.set_group_status(id, status, now_micros()).await?.ok_or_else(|| no_group(id))?;
+    Ok(Json(group_json(&st, g)))
 }

@@ -76,6 +76,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/v1/error-events/{event_id}", get(errors::event))
         .route("/api/v1/error-groups", get(errors::groups))
         .route("/api/v1/error-groups/{id}/events", get(errors::group_events))
+        .route("/api/v1/error-groups/{id}", get(errors::group))
+        .route("/api/v1/error-groups/{id}/status", axum::routing::put(errors::set_status))
         .route("/api/v1/lost-orders", get(orders::list))
         .route("/api/v1/lost-orders/{id}", get(orders::get_one))
         .route("/api/v1/lost-orders/{id}/status", post(orders::set_status))
