@@ -628,6 +628,46 @@ async fn browsers_get_cors_headers() {
     assert_eq!(resp.headers()["access-control-allow-origin"], "*");
 }
 
+/// The checkout reporter is served to any origin without a token, revalidated
+/// by its ETag; what it posts (text/plain, key in the query: a CORS-simple
+/// request, no preflight) is taken, and refusals carry CORS headers too, so the
+/// page can read them.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_checkout_reporter_is_served_and_its_simple_posts_are_taken() {
+    let h = harness(1 << 20).await;
+    let get = |inm: Option<&str>| {
+        let mut b = Request::get("/static/orderwatch-checkout.js").header("origin", "https://example-shop.ru");
+        if let Some(v) = inm {
+            b = b.header("if-none-match", v);
+        }
+        b.body(Body::empty()).unwrap()
+    };
+    let resp = h.app.clone().oneshot(get(None)).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let hs = resp.headers().clone();
+    assert_eq!(hs["content-type"], "text/javascript; charset=utf-8");
+    assert_eq!(hs["access-control-allow-origin"], "*");
+    assert!(hs["cache-control"].to_str().unwrap().contains("max-age"), "{hs:?}");
+    let etag = hs["etag"].to_str().unwrap().to_owned();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert!(std::str::from_utf8(&body).unwrap().contains("OrderwatchCheckout"));
+    let resp = h.app.clone().oneshot(get(Some(&etag))).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_MODIFIED);
+    assert!(resp.into_body().collect().await.unwrap().to_bytes().is_empty());
+    assert_eq!(h.app.clone().oneshot(get(Some("\"other\""))).await.unwrap().status(), StatusCode::OK);
+
+    for (key, status) in [(SENTRY_KEY, StatusCode::OK), ("0000", StatusCode::FORBIDDEN)] {
+        let post = Request::post(format!("/api/1/envelope/?sentry_key={key}&sentry_version=7"))
+            .header("origin", "https://example-shop.ru")
+            .header("content-type", "text/plain;charset=UTF-8")
+            .body(Body::from(String::from_utf8(browser_envelope()).unwrap().replace(SENTRY_KEY, key)))
+            .unwrap();
+        let resp = h.app.clone().oneshot(post).await.unwrap();
+        assert_eq!(resp.status(), status);
+        assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+    }
+}
+
 /// Polls an API path until it answers 200.
 async fn wait_ok(h: &Harness, uri: &str) -> Value {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

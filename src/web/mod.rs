@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod checkout;
 pub mod client_ip;
 pub mod errors;
 pub mod error;
@@ -63,6 +64,7 @@ pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/static/orderwatch-checkout.js", get(checkout::script))
         .route(
             "/api/v1/logs",
             // Bound the body on the wire too, before decompression (the handler bounds it after).

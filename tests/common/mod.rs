@@ -57,6 +57,8 @@ fn package_of(what: &str) -> &'static str {
         "unshare" | "nsenter" => "util-linux",
         "mount" => "mount",
         "python3" => "python3",
+        "chromium" => "chromium",
+        "node" => "nodejs",
         _ => "the package that provides it",
     }
 }
@@ -391,6 +393,8 @@ pub struct Server {
     /// The stderr file of the current (or last) process.
     log: PathBuf,
     starts: u32,
+    /// The next spawn listens on the current ports again (`restart_on_same_ports`).
+    keep_ports: bool,
     _tmp: tempfile::TempDir,
 }
 
@@ -422,6 +426,7 @@ impl Server {
             child: None,
             log: PathBuf::new(),
             starts: 0,
+            keep_ports: false,
             _tmp: tmp,
         };
         s.spawn();
@@ -441,7 +446,12 @@ impl Server {
         assert!(self.child.is_none(), "the server is already running");
         std::fs::write(self.config_path(), &self.opts.config).unwrap();
         for attempt in 0..5 {
-            let (tcp_ports, udp_ports) = free_ports(3, 1);
+            let (tcp_ports, udp_ports) = if self.keep_ports {
+                let tls = self.tls.map_or_else(free_tcp_port, |a| a.port());
+                (vec![self.http.port(), self.tcp.port(), tls], vec![self.udp.port()])
+            } else {
+                free_ports(3, 1)
+            };
             self.http = SocketAddr::from(([127, 0, 0, 1], tcp_ports[0]));
             self.tcp = SocketAddr::from(([127, 0, 0, 1], tcp_ports[1]));
             self.udp = SocketAddr::from(([127, 0, 0, 1], udp_ports[0]));
@@ -514,6 +524,15 @@ impl Server {
     /// Starts the server again on the same data directory (new ports).
     pub fn restart(&mut self) {
         self.spawn();
+    }
+
+    /// Starts the server again on the same data directory and the same ports,
+    /// as a restarted service would be: clients holding its address (a DSN in a
+    /// browser) reach it again.
+    pub fn restart_on_same_ports(&mut self) {
+        self.keep_ports = true;
+        self.spawn();
+        self.keep_ports = false;
     }
 
     /// Replaces the config file's text (takes effect at the next `restart`).
