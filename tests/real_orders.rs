@@ -271,3 +271,102 @@ fn the_reference_fixture_gives_exactly_its_lost_orders_whichever_side_arrives_fi
     let events_first = scenario(true);
     assert_eq!(shape(&logs_first), shape(&events_first));
 }
+
+/// An incident from the suggestions, its letter previewed and then sent over
+/// real SMTP: To the head, Cc the developers, the cause, what was done, and
+/// each customer with the cart; the incident and its lost orders reported; a
+/// manager's call recorded from the rescue queue.
+#[test]
+fn the_report_letter_reaches_the_head_over_smtp() {
+    use common::smtp::{SinkTls, SmtpSink};
+    let smtp_port = common::free_tcp_port();
+    let hooks = Hooks::start();
+    let config = format!(
+        "{}\n[report]\nto = [\"head@shop.example\"]\ncc = [\"dev1@shop.example\", \"dev2@shop.example\"]\n",
+        config(&hooks.url("/lost"))
+    );
+    let mut s = Server::with(common::Opts {
+        config,
+        env: vec![
+            ("ORDERWATCH_SMTP_URL".into(), format!("smtp://127.0.0.1:{smtp_port}?tls=none")),
+            ("ORDERWATCH_SMTP_FROM".into(), "orderwatch <alerts@shop.example>".into()),
+        ],
+        ..common::Opts::default()
+    });
+    let sink = SmtpSink::start(&s.dir, smtp_port, SinkTls::Plain, None);
+    let key = project_key(&s);
+    let sh = shift(jiff::Timestamp::now().as_second() - 300, &key);
+    send_logs(&s, &sh);
+    send_events(&s, &sh, &key);
+    common::wait_until("the rejected order with its customer", Duration::from_secs(20), || {
+        lost_orders(&s).iter().find(|o| o["status_code"] == 400 && o["customer"]["name"].is_string()).cloned()
+    });
+
+    let sugg = s.api("GET", "/api/v1/incidents/suggestions", "").json();
+    let floor = sugg.as_array().unwrap().iter().find(|g| g["key"] == "rejected: field delivery.floor").unwrap().clone();
+    assert_eq!(floor["title"], "Orders refused by the server: delivery.floor");
+    let body = serde_json::json!({
+        "title": "We did not allow a basement floor",
+        "plain_cause": "We changed the order API and did not allow a basement delivery floor, i.e. a floor below zero.",
+        "actions": "Fixed the validation and deployed at 18:40; managers call the customer.",
+        "lost_orders": floor["lost_orders"],
+    });
+    let r = s.api("POST", "/api/v1/incidents", &body.to_string());
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_i64().unwrap();
+    // Bad input is refused with a message.
+    assert_eq!(s.api("POST", "/api/v1/incidents", r#"{"lost_orders":[999]}"#).status, 400);
+    assert_eq!(s.api("POST", "/api/v1/incidents", r#"{"cause":"weather"}"#).status, 400);
+    assert_eq!(s.api("PUT", &format!("/api/v1/incidents/{id}"), r#"{"status":"done"}"#).status, 400);
+    assert_eq!(s.api("POST", "/api/v1/incidents/999/report/preview", "").status, 404);
+
+    let preview = s.api("POST", &format!("/api/v1/incidents/{id}/report/preview"), "").json();
+    assert_eq!(preview["subject"], "Lost order: We did not allow a basement floor (1)");
+    let sent = s.api("POST", &format!("/api/v1/incidents/{id}/report/send"), "");
+    assert_eq!(sent.status, 202, "{}", sent.text());
+    assert_eq!(sent.json()["letter"], preview, "the preview is the letter sent");
+
+    let mail = common::wait_until("the letter", Duration::from_secs(20), || sink.messages().into_iter().next());
+    let h = &mail["headers"];
+    assert_eq!(h["to"], "head@shop.example");
+    assert_eq!(h["cc"], "dev1@shop.example, dev2@shop.example");
+    assert_eq!(h["subject"], "Lost order: We did not allow a basement floor (1)");
+    let text = mail["parts"].as_array().unwrap().iter().find(|p| p["content_type"] == "text/plain").unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .replace("\r\n", "\n");
+    for want in [
+        "did not allow a basement delivery floor",
+        "Fixed the validation",
+        "Ирина Соколова",
+        "+7 917 555-12-34",
+        "irina.sokolova@example.ru",
+        "Волгоград, ул. Мира, house 17, apartment 4, floor -1",
+        "Штукатурка гипсовая Knauf Ротбанд 30 кг × 12 × 489.00 = 5 868.00",
+        "Total: 8 448.00",
+        "delivery.floor: Ensure this value is greater than or equal to 0.",
+    ] {
+        assert!(text.contains(want), "the letter lacks {want:?}:\n{text}");
+    }
+    let inc = s.api("GET", &format!("/api/v1/incidents/{id}"), "").json();
+    assert_eq!(inc["status"], "reported");
+    assert_eq!(inc["orders"][0]["status"], "reported");
+    assert_eq!(inc["reports"].as_array().unwrap().len(), 1, "a copy is kept");
+    let whats: Vec<&str> = inc["timeline"].as_array().unwrap().iter().map(|e| e["what"].as_str().unwrap()).collect();
+    assert_eq!(whats, ["created", "reported"]);
+
+    // The managers' queue: call the customer, save the order.
+    let queue = s.api("GET", "/api/v1/rescue-queue", "").json();
+    let lo = inc["orders"][0]["id"].as_i64().unwrap();
+    assert!(queue.as_array().unwrap().iter().any(|o| o["id"] == lo));
+    let r = s.api("POST", &format!("/api/v1/lost-orders/{lo}/calls"), r#"{"outcome":"no_answer","note":"voicemail"}"#);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = s.api("POST", &format!("/api/v1/lost-orders/{lo}/calls"), r#"{"outcome":"rescued","note":"ordered by phone"}"#);
+    assert_eq!(r.json()["status"], "rescued");
+    assert_eq!(r.json()["calls"].as_array().unwrap().len(), 2);
+    assert_eq!(s.api("POST", &format!("/api/v1/lost-orders/{lo}/calls"), r#"{"outcome":"maybe"}"#).status, 400);
+    assert!(!s.api("GET", "/api/v1/rescue-queue", "").json().as_array().unwrap().iter().any(|o| o["id"] == lo));
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(sink.messages().len(), 1, "one letter");
+    s.stop();
+}

@@ -82,7 +82,7 @@ pub struct LostOrderFilter {
     pub limit: i64,
 }
 
-const LOST_ORDER_COLUMNS: &str = "id, at, detected_at, updated_at, endpoint, status_code, cause, status, client_ip, \
+pub(super) const LOST_ORDER_COLUMNS: &str = "id, at, detected_at, updated_at, endpoint, status_code, cause, status, client_ip, \
      summary, test_reason, notified_at, incident_id";
 
 pub(super) async fn insert_evidence(

@@ -404,6 +404,8 @@ struct Inner {
     wake: Notify,
     stop: CancellationToken,
     worker: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// An SMTP server and a From address are configured.
+    can_email: bool,
 }
 
 impl fmt::Debug for Notifier {
@@ -429,6 +431,7 @@ impl Notifier {
             wake: Notify::new(),
             stop: CancellationToken::new(),
             worker: Mutex::new(None),
+            can_email: settings.smtp.is_some() && settings.smtp_from.is_some(),
         });
         let handle = tokio::spawn(run(inner.clone(), Arc::new(settings)));
         *inner.worker.lock().unwrap() = Some(handle);
@@ -450,6 +453,11 @@ impl Notifier {
     /// through their own transaction (after the commit).
     pub fn wake(&self) {
         self.inner.wake.notify_one();
+    }
+
+    /// Whether emails can be sent (SMTP and a From address are configured).
+    pub fn can_email(&self) -> bool {
+        self.inner.can_email
     }
 
     /// The database the outbox lives in (for the API).

@@ -20,6 +20,7 @@ pub mod evidence;
 pub mod extract;
 pub mod join;
 pub mod render;
+pub mod report;
 pub mod summary;
 
 use std::time::Duration;

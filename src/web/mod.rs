@@ -7,6 +7,7 @@ pub mod body;
 pub mod checkout;
 pub mod client_ip;
 pub mod errors;
+pub mod incidents;
 pub mod error;
 pub mod logs;
 pub mod notifications;
@@ -83,6 +84,14 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/v1/lost-orders", get(orders::list))
         .route("/api/v1/lost-orders/{id}", get(orders::get_one))
         .route("/api/v1/lost-orders/{id}/status", post(orders::set_status))
+        .route("/api/v1/lost-orders/{id}/calls", post(incidents::add_call))
+        .route("/api/v1/rescue-queue", get(incidents::rescue_queue))
+        .route("/api/v1/incidents", get(incidents::list).post(incidents::create))
+        .route("/api/v1/incidents/suggestions", get(incidents::suggestions))
+        .route("/api/v1/incidents/{id}", get(incidents::get_one).put(incidents::update))
+        .route("/api/v1/incidents/{id}/lost-orders", post(incidents::change_orders))
+        .route("/api/v1/incidents/{id}/report/preview", post(incidents::preview))
+        .route("/api/v1/incidents/{id}/report/send", post(incidents::send))
         .merge(
             // Sentry SDKs: bodies bounded on the wire too, CORS for browsers.
             Router::new()

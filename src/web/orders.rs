@@ -85,7 +85,9 @@ pub async fn get_one(
         };
         evidence.push((e, body));
     }
-    Ok(Json(lost_order_json(&row, Some(&evidence), &st.display_zone)))
+    let mut v = lost_order_json(&row, Some(&evidence), &st.display_zone);
+    v["calls"] = crate::web::incidents::calls_json(&st, id).await?;
+    Ok(Json(v))
 }
 
 #[derive(Deserialize)]
