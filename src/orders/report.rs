@@ -256,7 +256,7 @@ mod tests {
         ] {
             assert!(l.text.contains(want), "text lacks {want:?}:\n{}", l.text);
         }
-        assert!(l.html.contains("Ирина Соколова") && l.html.contains("&lt;") == false);
+        assert!(l.html.contains("Ирина Соколова") && !l.html.contains("&lt;"));
         assert!(l.html.contains("<b>5 868.00</b>"));
     }
 
