@@ -158,8 +158,8 @@ fn parse_opts(args: &[String]) -> Opts {
 
 /// A request's or response's start line and headers.
 #[derive(Debug)]
-struct Head {
-    start: String,
+pub(crate) struct Head {
+    pub(crate) start: String,
     headers: Vec<(String, String)>,
 }
 
@@ -175,7 +175,7 @@ impl Head {
     }
 
     /// Whether the connection ends after this message.
-    fn closes(&self, request: bool) -> bool {
+    pub(crate) fn closes(&self, request: bool) -> bool {
         let conn = self.header("connection").unwrap_or("").to_ascii_lowercase();
         let tokens: Vec<&str> = conn.split(',').map(str::trim).collect();
         if self.version(request).eq_ignore_ascii_case("HTTP/1.0") {
@@ -215,7 +215,7 @@ fn read_line(r: &mut impl BufRead, limit: &mut usize) -> std::io::Result<Option<
 }
 
 /// Reads a start line and headers; `None` when the peer closed before sending anything.
-fn read_head(r: &mut impl BufRead) -> std::io::Result<Option<Head>> {
+pub(crate) fn read_head(r: &mut impl BufRead) -> std::io::Result<Option<Head>> {
     let mut limit = MAX_HEAD_BYTES;
     // Empty lines before a request are allowed (RFC 9112, 2.2).
     let start = loop {
@@ -239,7 +239,7 @@ fn read_head(r: &mut impl BufRead) -> std::io::Result<Option<Head>> {
 
 /// Reads a message body: chunked, by `Content-Length`, or (a response without
 /// either) up to the end of the connection.
-fn read_body(r: &mut impl BufRead, head: &Head, response: bool) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_body(r: &mut impl BufRead, head: &Head, response: bool) -> std::io::Result<Vec<u8>> {
     let chunked = head
         .header("transfer-encoding")
         .is_some_and(|te| te.rsplit(',').next().is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked")));
@@ -481,7 +481,7 @@ fn decode_payload(content_type: Option<&str>, body: &[u8]) -> Result<Vec<Event>,
 
 /// A JSON value; numbers keep their text (event ids exceed f64's exact range).
 #[derive(Debug, Clone, PartialEq)]
-enum Json {
+pub(crate) enum Json {
     Null,
     Bool(bool),
     Num(String),
@@ -512,7 +512,7 @@ impl Json {
     }
 }
 
-fn parse_json(s: &str) -> Result<Json, String> {
+pub(crate) fn parse_json(s: &str) -> Result<Json, String> {
     let mut p = JsonParser { b: s.as_bytes(), i: 0 };
     let v = p.value(0)?;
     p.ws();
@@ -685,7 +685,7 @@ impl JsonParser<'_> {
 }
 
 /// A JSON string literal.
-fn json_str(s: &str) -> String {
+pub(crate) fn json_str(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
@@ -732,7 +732,7 @@ fn marker_line(run: &str, seq: u64, unix: i64, framing: Framing) -> Vec<u8> {
 }
 
 /// Nearest-rank percentile of sorted values (`p` in 0..=100); NaN when empty.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }

@@ -42,12 +42,14 @@
 //! from `/proc/PID/stat`) over the same interval(s).
 //!
 //! Results go to stdout as `key=value` lines; progress and errors to stderr.
-//! Only the standard library is used.
+//! Only the standard library is used (and flate2 for the Sentry mode's gzip).
 //!
 //! `ingest-load alert-latency …` is the alert-latency benchmark of
-//! `scripts/bench-alerts` instead (see `latency.rs`).
+//! `scripts/bench-alerts` instead (see `latency.rs`), and `ingest-load sentry …`
+//! the Sentry ingest benchmark of `scripts/bench-sentry` (see `sentry.rs`).
 
 mod latency;
+mod sentry;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -882,9 +884,10 @@ impl FileWatcher {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    if args.next().as_deref() == Some("alert-latency") {
-        latency::main(args.collect());
-        return;
+    match args.next().as_deref() {
+        Some("alert-latency") => return latency::main(args.collect()),
+        Some("sentry") => return sentry::main(args.collect()),
+        _ => {}
     }
     let opts = parse_opts();
     let k = opts.conns;
