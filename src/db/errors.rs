@@ -132,18 +132,29 @@ pub struct ErrorEventRow {
 impl Db {
     /// Stores an envelope durably (the database syncs every commit) and returns its row id.
     pub async fn store_envelope(&self, e: &RawEnvelope<'_>) -> Result<i64, DbError> {
-        let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO sentry_envelopes (project_id, received_at, event_id, client_ip, body)
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        )
-        .bind(e.project_id)
-        .bind(e.received_at)
-        .bind(e.event_id)
-        .bind(e.client_ip)
-        .bind(e.body)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(id)
+        Ok(self.store_envelopes(std::slice::from_ref(e)).await?[0])
+    }
+
+    /// Stores envelopes in one transaction (one fsync for all): their ids, in order.
+    pub async fn store_envelopes(&self, all: &[RawEnvelope<'_>]) -> Result<Vec<i64>, DbError> {
+        let mut tx = self.begin().await?;
+        let mut ids = Vec::with_capacity(all.len());
+        for e in all {
+            let (id,): (i64,) = sqlx::query_as(
+                "INSERT INTO sentry_envelopes (project_id, received_at, event_id, client_ip, body)
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .bind(e.project_id)
+            .bind(e.received_at)
+            .bind(e.event_id)
+            .bind(e.client_ip)
+            .bind(e.body)
+            .fetch_one(&mut *tx)
+            .await?;
+            ids.push(id);
+        }
+        tx.commit().await?;
+        Ok(ids)
     }
 
     /// The stored envelopes of a project, oldest first: (event id, body).
@@ -172,92 +183,21 @@ impl Db {
     /// `alerts`; the notifications it returns are stored in the same
     /// transaction, so re-processing after a crash neither loses nor repeats
     /// one. Ignored groups are never handed over. Wake the notifier after.
-    pub async fn record_envelope(
+    ///
+    /// Several envelopes are recorded in one transaction (one commit for a
+    /// batch); if it fails, record them one by one to find the one at fault.
+    pub async fn record_envelopes(
         &self,
-        envelope_id: i64,
-        events: &[NewErrorEvent<'_>],
+        batch: &[(i64, Vec<NewErrorEvent<'_>>)],
         now: i64,
         mut alerts: impl FnMut(&GroupAlertEvent<'_>) -> Vec<NewNotification>,
     ) -> Result<Recorded, DbError> {
         // Read-then-write: take the write lock from the start.
         let mut tx = self.begin().await?;
         let mut out = Recorded::default();
-        for e in events {
-            let seen: Option<(i64,)> =
-                sqlx::query_as("SELECT group_id FROM error_events WHERE project_id = $1 AND event_id = $2")
-                    .bind(e.project_id)
-                    .bind(e.event_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if let Some((g,)) = seen {
-                out.groups.push((g, false));
-                continue;
-            }
-            let mut group: ErrorGroup = sqlx::query_as(concat!(
-                "INSERT INTO error_groups (project_id, fingerprint, title, culprit, count, first_seen, last_seen)
-                 VALUES ($1, $2, $3, $4, 1, $5, $5)
-                 ON CONFLICT (project_id, fingerprint) DO UPDATE SET
-                   count = error_groups.count + 1,
-                   last_seen = CASE WHEN excluded.last_seen > error_groups.last_seen
-                               THEN excluded.last_seen ELSE error_groups.last_seen END
-                 RETURNING ",
-                group_columns!()
-            ))
-            .bind(e.project_id)
-            .bind(e.fingerprint)
-            .bind(e.title)
-            .bind(e.culprit)
-            .bind(e.received_at)
-            .fetch_one(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO error_events (project_id, event_id, group_id, envelope_id, received_at, body)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(e.project_id)
-            .bind(e.event_id)
-            .bind(group.id)
-            .bind(e.envelope_id)
-            .bind(e.received_at)
-            .bind(e.body)
-            .execute(&mut *tx)
-            .await?;
-            if let Some(piece) = e.evidence {
-                let ev = super::NewEvidence {
-                    piece,
-                    raw: None,
-                    project_id: Some(e.project_id),
-                    received_at: e.received_at,
-                };
-                super::orders::insert_evidence(&mut tx, &ev).await?;
-            }
-            let new = group.count == 1;
-            out.groups.push((group.id, new));
-            let (kind, resolved_at) = if new {
-                (GroupAlertKind::FirstSeen, None)
-            } else if group.status == GroupStatus::Resolved && group.resolved_at.is_none_or(|r| e.received_at >= r) {
-                // Received after it was resolved: it is back. (An event received
-                // before, and read only now, belongs to what was resolved.)
-                sqlx::query("UPDATE error_groups SET status = 'unresolved', resolved_at = NULL WHERE id = $1")
-                    .bind(group.id)
-                    .execute(&mut *tx)
-                    .await?;
-                let was = group.resolved_at.take();
-                group.status = GroupStatus::Unresolved;
-                (GroupAlertKind::Regression, was)
-            } else {
-                continue;
-            };
-            let notes = alerts(&GroupAlertEvent { kind, group: &group, event_id: e.event_id, resolved_at });
-            let stored =
-                if notes.is_empty() { 0 } else { super::insert_notifications(&mut tx, now, &notes).await?.len() };
-            out.alerts.push((kind, stored));
+        for (envelope_id, events) in batch {
+            record_one(&mut tx, *envelope_id, events, now, &mut alerts, &mut out).await?;
         }
-        sqlx::query("UPDATE sentry_envelopes SET processed_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(envelope_id)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -336,4 +276,88 @@ impl Db {
         .fetch_all(&self.pool)
         .await?)
     }
+}
+
+/// One envelope's part of [`Db::record_envelopes`].
+async fn record_one(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    envelope_id: i64,
+    events: &[NewErrorEvent<'_>],
+    now: i64,
+    alerts: &mut impl FnMut(&GroupAlertEvent<'_>) -> Vec<NewNotification>,
+    out: &mut Recorded,
+) -> Result<(), DbError> {
+    for e in events {
+        let seen: Option<(i64,)> =
+            sqlx::query_as("SELECT group_id FROM error_events WHERE project_id = $1 AND event_id = $2")
+                .bind(e.project_id)
+                .bind(e.event_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+        if let Some((g,)) = seen {
+            out.groups.push((g, false));
+            continue;
+        }
+        let mut group: ErrorGroup = sqlx::query_as(concat!(
+            "INSERT INTO error_groups (project_id, fingerprint, title, culprit, count, first_seen, last_seen)
+                 VALUES ($1, $2, $3, $4, 1, $5, $5)
+                 ON CONFLICT (project_id, fingerprint) DO UPDATE SET
+                   count = error_groups.count + 1,
+                   last_seen = CASE WHEN excluded.last_seen > error_groups.last_seen
+                               THEN excluded.last_seen ELSE error_groups.last_seen END
+                 RETURNING ",
+            group_columns!()
+        ))
+        .bind(e.project_id)
+        .bind(e.fingerprint)
+        .bind(e.title)
+        .bind(e.culprit)
+        .bind(e.received_at)
+        .fetch_one(&mut **tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO error_events (project_id, event_id, group_id, envelope_id, received_at, body)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(e.project_id)
+        .bind(e.event_id)
+        .bind(group.id)
+        .bind(e.envelope_id)
+        .bind(e.received_at)
+        .bind(e.body)
+        .execute(&mut **tx)
+        .await?;
+        if let Some(piece) = e.evidence {
+            let ev =
+                super::NewEvidence { piece, raw: None, project_id: Some(e.project_id), received_at: e.received_at };
+            super::orders::insert_evidence(tx, &ev).await?;
+        }
+        let new = group.count == 1;
+        out.groups.push((group.id, new));
+        let (kind, resolved_at) = if new {
+            (GroupAlertKind::FirstSeen, None)
+        } else if group.status == GroupStatus::Resolved && group.resolved_at.is_none_or(|r| e.received_at >= r) {
+            // Received after it was resolved: it is back. (An event received
+            // before, and read only now, belongs to what was resolved.)
+            sqlx::query("UPDATE error_groups SET status = 'unresolved', resolved_at = NULL WHERE id = $1")
+                .bind(group.id)
+                .execute(&mut **tx)
+                .await?;
+            let was = group.resolved_at.take();
+            group.status = GroupStatus::Unresolved;
+            (GroupAlertKind::Regression, was)
+        } else {
+            continue;
+        };
+        let notes = alerts(&GroupAlertEvent { kind, group: &group, event_id: e.event_id, resolved_at });
+        let stored =
+            if notes.is_empty() { 0 } else { super::insert_notifications(tx, now, &notes).await?.len() };
+        out.alerts.push((kind, stored));
+    }
+    sqlx::query("UPDATE sentry_envelopes SET processed_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(envelope_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }

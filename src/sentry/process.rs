@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::envelope::{self, ItemType};
 use super::group;
 use crate::alerts::groups::GroupAlerts;
-use crate::db::{Db, NewErrorEvent};
+use crate::db::{Db, NewErrorEvent, RawEnvelope};
 use crate::event::now_micros;
 use crate::notify::Notifier;
 use crate::orders::detector::DetectorHandle;
@@ -36,6 +36,7 @@ pub struct OrdersHook {
 pub struct Processor {
     wake: Arc<Notify>,
     stop: CancellationToken,
+    writer: tokio::sync::mpsc::Sender<WriteJob>,
 }
 
 /// Who hears of new groups and regressions, and the notifier to wake.
@@ -52,9 +53,20 @@ impl Processor {
     }
 
     pub fn start_with(db: Db, alerting: Option<Alerting>, orders: OrdersHook) -> Processor {
-        let p = Processor { wake: Arc::new(Notify::new()), stop: CancellationToken::new() };
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        let p = Processor { wake: Arc::new(Notify::new()), stop: CancellationToken::new(), writer: tx };
+        tokio::spawn(write(db.clone(), rx, p.clone()));
         tokio::spawn(run(db, p.clone(), alerting, orders));
         p
+    }
+
+    /// Stores a received envelope durably (committed, fsynced) and returns
+    /// its id; only then may the SDK be answered. Envelopes arriving together
+    /// share one transaction, so one fsync serves them all.
+    pub async fn store(&self, e: StoredEnvelope) -> Result<i64, anyhow::Error> {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        self.writer.send((e, done)).await.map_err(|_| anyhow::anyhow!("the Sentry envelope writer has stopped"))?;
+        answer.await.map_err(|_| anyhow::anyhow!("the Sentry envelope writer has stopped"))?.map_err(anyhow::Error::msg)
     }
 
     pub fn wake(&self) {
@@ -63,6 +75,52 @@ impl Processor {
 
     pub fn stop(&self) {
         self.stop.cancel();
+    }
+}
+
+/// A received envelope, owned, on its way to the database.
+pub struct StoredEnvelope {
+    pub project_id: i64,
+    pub received_at: i64,
+    pub event_id: Option<String>,
+    pub client_ip: String,
+    pub body: Vec<u8>,
+}
+
+type WriteJob = (StoredEnvelope, tokio::sync::oneshot::Sender<Result<i64, String>>);
+
+/// Envelopes waiting together are stored together.
+const WRITE_BATCH: usize = 256;
+
+async fn write(db: Db, mut rx: tokio::sync::mpsc::Receiver<WriteJob>, p: Processor) {
+    let mut jobs: Vec<WriteJob> = Vec::with_capacity(WRITE_BATCH);
+    while rx.recv_many(&mut jobs, WRITE_BATCH).await > 0 {
+        let raws: Vec<RawEnvelope> = jobs
+            .iter()
+            .map(|(e, _)| RawEnvelope {
+                project_id: e.project_id,
+                received_at: e.received_at,
+                event_id: e.event_id.as_deref(),
+                client_ip: &e.client_ip,
+                body: &e.body,
+            })
+            .collect();
+        let result = db.store_envelopes(&raws).await;
+        drop(raws);
+        match result {
+            Ok(ids) => {
+                for ((_, done), id) in jobs.drain(..).zip(ids) {
+                    let _ = done.send(Ok(id));
+                }
+                p.wake();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, envelopes = jobs.len(), "could not store Sentry envelopes; the SDKs are told to retry");
+                for (_, done) in jobs.drain(..) {
+                    let _ = done.send(Err(format!("could not store the envelope: {e}")));
+                }
+            }
+        }
     }
 }
 
@@ -95,41 +153,60 @@ async fn process_some(db: &Db, alerting: Option<&Alerting>, orders: &OrdersHook)
     };
     let project_name =
         |id: i64| projects.iter().find(|p| p.id == id).map_or_else(|| format!("project {id}"), |p| p.name.clone());
-    let mut stored = 0;
     let mut evidence = false;
-    for env in batch {
-        let rows = events_of(&env.body, &env.client_ip, env.id, env.received_at, &orders.settings);
-        evidence |= rows.iter().any(|r| r.piece.is_some());
-        let new: Vec<NewErrorEvent> = rows
-            .iter()
-            .map(|Read { id: event_id, body, grouping: g, piece }| NewErrorEvent {
-                project_id: env.project_id,
-                event_id,
-                envelope_id: env.id,
-                received_at: env.received_at,
-                body,
-                fingerprint: &g.fingerprint,
-                title: &g.title,
-                culprit: g.culprit.as_deref(),
-                evidence: piece.as_ref(),
-            })
-            .collect();
-        let alerts = |ev: &crate::db::GroupAlertEvent<'_>| match alerting {
-            Some(a) => a.alerts.notifications(ev, &project_name(ev.group.project_id)),
-            None => Vec::new(),
-        };
-        // One envelope that cannot be recorded must not hold back the others.
-        match db.record_envelope(env.id, &new, now_micros(), alerts).await {
-            Ok(done) => {
-                for (kind, n) in done.alerts {
-                    crate::telemetry::error_group_alert(kind.as_str(), n as u64);
-                    stored += n;
+    let reads: Vec<Vec<Read>> = batch
+        .iter()
+        .map(|env| events_of(&env.body, &env.client_ip, env.id, env.received_at, &orders.settings))
+        .collect();
+    let rows: Vec<(i64, Vec<NewErrorEvent>)> = batch
+        .iter()
+        .zip(&reads)
+        .map(|(env, rows)| {
+            evidence |= rows.iter().any(|r| r.piece.is_some());
+            let new = rows
+                .iter()
+                .map(|Read { id: event_id, body, grouping: g, piece }| NewErrorEvent {
+                    project_id: env.project_id,
+                    event_id,
+                    envelope_id: env.id,
+                    received_at: env.received_at,
+                    body,
+                    fingerprint: &g.fingerprint,
+                    title: &g.title,
+                    culprit: g.culprit.as_deref(),
+                    evidence: piece.as_ref(),
+                })
+                .collect();
+            (env.id, new)
+        })
+        .collect();
+    let alerts = |ev: &crate::db::GroupAlertEvent<'_>| match alerting {
+        Some(a) => a.alerts.notifications(ev, &project_name(ev.group.project_id)),
+        None => Vec::new(),
+    };
+    let mut done = Vec::new();
+    // The whole batch in one transaction; if that fails, one by one, so that
+    // one envelope that cannot be recorded does not hold back the others.
+    match db.record_envelopes(&rows, now_micros(), alerts).await {
+        Ok(d) => done.push(d),
+        Err(e) => {
+            tracing::warn!(error = %e, envelopes = rows.len(), "could not record a batch of Sentry envelopes; one by one");
+            for one in rows.chunks(1) {
+                match db.record_envelopes(one, now_micros(), alerts).await {
+                    Ok(d) => done.push(d),
+                    Err(e) => {
+                        tracing::error!(envelope = one[0].0, error = %e, "could not record a Sentry envelope's events; it is retried");
+                        db.envelope_failed(one[0].0, &e.to_string()).await?;
+                    }
                 }
             }
-            Err(e) => {
-                tracing::error!(envelope = env.id, error = %e, "could not record a Sentry envelope's events; it is retried");
-                db.envelope_failed(env.id, &e.to_string()).await?;
-            }
+        }
+    }
+    let mut stored = 0;
+    for d in done {
+        for (kind, n) in d.alerts {
+            crate::telemetry::error_group_alert(kind.as_str(), n as u64);
+            stored += n;
         }
     }
     if stored > 0

@@ -20,7 +20,7 @@ use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::db::RawEnvelope;
+use crate::sentry::process::StoredEnvelope;
 use crate::event::now_micros;
 use crate::sentry::auth::{self, AuthError};
 use crate::sentry::envelope::{self, Envelope};
@@ -92,16 +92,15 @@ async fn ingest(
         Endpoint::Envelope => body.to_vec(),
         Endpoint::Store => envelope::serialize(&env),
     };
-    st.db
-        .store_envelope(&RawEnvelope {
+    st.sentry
+        .store(StoredEnvelope {
             project_id,
             received_at: now_micros(),
-            event_id: event_id.as_deref(),
-            client_ip: &client_ip,
-            body: &kept,
+            event_id: event_id.clone(),
+            client_ip: client_ip.to_string(),
+            body: kept,
         })
         .await?;
-    st.sentry.wake();
     Ok(Json(match event_id {
         Some(id) => json!({ "id": id }),
         // An envelope of sessions or client reports only: nothing to name.
