@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::Destination;
+use super::{Destination, Rendered};
 use super::render::escape;
 use crate::db::{ErrorGroup, GroupAlertEvent};
 use crate::event::zoned;
@@ -148,20 +148,8 @@ pub struct GroupFiring<'a> {
 const CHAT_FIELD_CHARS: usize = 500;
 
 pub fn message(f: &GroupFiring, d: &Destination) -> Message {
-    match d {
-        Destination::Email { to, cc } => {
-            let (text, html) = email_body(f);
-            Message::Email { to: to.clone(), cc: cc.clone(), subject: subject(f), text, html: Some(html) }
-        }
-        Destination::Webhook { url } => Message::Webhook { url: url.clone(), payload: payload(f).to_string() },
-        Destination::WebhookJson { url, secret } => {
-            Message::WebhookJson { url: url.clone(), body: payload(f).to_string(), secret: secret.clone() }
-        }
-        Destination::Slack { url } => Message::Slack { url: url.clone(), text: chat_text(f, true) },
-        Destination::Telegram { bot_token, chat_id } => {
-            Message::Telegram { bot_token: bot_token.clone(), chat_id: chat_id.clone(), text: chat_text(f, false) }
-        }
-    }
+    let (text, html) = email_body(f);
+    d.message(Rendered { subject: subject(f), text, html, json: payload(f), chat: chat_text(f) })
 }
 
 /// A title on one line (a subject must not break), at most `max` characters.
@@ -264,16 +252,12 @@ pub fn payload(f: &GroupFiring) -> Value {
     })
 }
 
-fn chat_text(f: &GroupFiring, slack: bool) -> String {
-    let mut out = if slack { format!("*{}*\n", subject(f)) } else { format!("{}\n", subject(f)) };
-    writeln!(out, "{}", headline(f)).unwrap();
+/// The chats' text after the subject.
+fn chat_text(f: &GroupFiring) -> String {
+    let mut out = format!("{}\n", headline(f));
     for (label, value) in facts(f) {
         let value = if label == "Title" || label == "Culprit" { one_line(&value, CHAT_FIELD_CHARS) } else { value };
         writeln!(out, "{label}: {value}").unwrap();
-    }
-    if slack {
-        // Slack reads `<…>` as links and mentions: an error's text must not ping anyone.
-        out = out.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
     }
     out
 }

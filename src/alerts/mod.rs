@@ -192,7 +192,45 @@ impl std::fmt::Debug for Destination {
 /// What the API shows for a secret it keeps.
 pub const MASKED: &str = "***";
 
+/// One notification in every form a destination takes it: an email's
+/// subject, text and HTML, the webhooks' JSON, and the chats' text (the
+/// subject goes in front of it).
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub json: serde_json::Value,
+    pub chat: String,
+}
+
+/// Telegram refuses messages longer than 4096 characters.
+const TELEGRAM_MAX_CHARS: usize = 4000;
+
 impl Destination {
+    /// The message for this destination. Slack's text is escaped (`<…>` would
+    /// be read as links and mentions), Telegram's cut to its limit.
+    pub fn message(&self, r: Rendered) -> crate::notify::Message {
+        use crate::notify::Message;
+        match self {
+            Destination::Email { to, cc } => {
+                Message::Email { to: to.clone(), cc: cc.clone(), subject: r.subject, text: r.text, html: Some(r.html) }
+            }
+            Destination::Webhook { url } => Message::Webhook { url: url.clone(), payload: r.json.to_string() },
+            Destination::WebhookJson { url, secret } => {
+                Message::WebhookJson { url: url.clone(), body: r.json.to_string(), secret: secret.clone() }
+            }
+            Destination::Slack { url } => Message::Slack {
+                url: url.clone(),
+                text: format!("*{}*\n{}", r.subject, r.chat).replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;"),
+            },
+            Destination::Telegram { bot_token, chat_id } => Message::Telegram {
+                bot_token: bot_token.clone(),
+                chat_id: chat_id.clone(),
+                text: format!("{}\n{}", r.subject, r.chat).chars().take(TELEGRAM_MAX_CHARS).collect(),
+            },
+        }
+    }
+
     /// The destination as people may see it: the signing secret and the
     /// Telegram token hidden, URLs cut to scheme, host and first path segment
     /// (webhook URLs carry their secret in the path or the query).

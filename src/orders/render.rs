@@ -10,11 +10,11 @@ use super::detector::DetectorOptions;
 use super::extract::Cart;
 use super::summary::Summary;
 use super::{Cause, Piece};
-use crate::alerts::Destination;
+use crate::alerts::Rendered;
 use crate::alerts::render::escape;
 use crate::db::{EvidenceRow, LostOrderRow};
 use crate::event::zoned;
-use crate::notify::{Message, NewNotification};
+use crate::notify::NewNotification;
 
 /// An API time: RFC 3339 in the display zone.
 pub fn time(micros: i64, zone: &jiff::tz::TimeZone) -> String {
@@ -195,39 +195,18 @@ pub fn notifications(row: &LostOrderRow, opts: &DetectorOptions) -> Vec<NewNotif
         .map(|(i, dest)| NewNotification {
             source: format!("lost_order:{}", row.id),
             dedup_key: Some(format!("lost_order:{}:{i}", row.id)),
-            message: message(dest, &subject, &text, || json!({"lost_order": lost_order_json(row, None, &opts.zone)})),
+            message: dest.message(Rendered {
+                subject: format!("[orderwatch] {subject}"),
+                html: format!(
+                    "<!DOCTYPE html>\n<html><body style=\"font-family:sans-serif\">\n<pre style=\"font-family:sans-serif;white-space:pre-wrap\">{}</pre>\n</body></html>\n",
+                    escape(&text)
+                ),
+                json: json!({"lost_order": lost_order_json(row, None, &opts.zone)}),
+                chat: text.clone(),
+                text: text.clone(),
+            }),
         })
         .collect()
-}
-
-/// A subject and a text for a destination: email as text and HTML, the
-/// webhooks as JSON, chats as text.
-pub fn message(dest: &Destination, subject: &str, text: &str, json: impl Fn() -> Value) -> Message {
-    match dest {
-        Destination::Email { to, cc } => Message::Email {
-            to: to.clone(),
-            cc: cc.clone(),
-            subject: format!("[orderwatch] {subject}"),
-            text: text.to_owned(),
-            html: Some(format!(
-                "<!DOCTYPE html>\n<html><body style=\"font-family:sans-serif\">\n<pre style=\"font-family:sans-serif;white-space:pre-wrap\">{}</pre>\n</body></html>",
-                escape(text)
-            )),
-        },
-        Destination::Webhook { url } => Message::Webhook { url: url.clone(), payload: json().to_string() },
-        Destination::WebhookJson { url, secret } => {
-            Message::WebhookJson { url: url.clone(), body: json().to_string(), secret: secret.clone() }
-        }
-        Destination::Slack { url } => Message::Slack {
-            url: url.clone(),
-            text: format!("*{subject}*\n{text}").replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;"),
-        },
-        Destination::Telegram { bot_token, chat_id } => Message::Telegram {
-            bot_token: bot_token.clone(),
-            chat_id: chat_id.clone(),
-            text: format!("{subject}\n{text}").chars().take(4000).collect(),
-        },
-    }
 }
 
 #[cfg(test)]
