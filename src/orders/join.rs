@@ -78,9 +78,10 @@ pub fn assess(pieces: &[&Piece]) -> Option<(Cause, Option<u16>)> {
     if !pieces.iter().any(|p| matches!(p.kind, Kind::Request | Kind::Frontend | Kind::Backend)) {
         return None;
     }
+    // A 499 (the client left) says less than the backend's own status of the request.
     let first = |kind: Kind| {
         let mut of: Vec<&&Piece> = pieces.iter().filter(|p| p.kind == kind && p.status.is_some()).collect();
-        of.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
+        of.sort_by(|a, b| (a.status == Some(499), order_key(a)).cmp(&(b.status == Some(499), order_key(b))));
         of.first().and_then(|p| p.status)
     };
     let status = first(Kind::Request).or_else(|| first(Kind::Frontend)).or_else(|| first(Kind::Backend));
@@ -94,6 +95,9 @@ pub fn assess(pieces: &[&Piece]) -> Option<(Cause, Option<u16>)> {
     };
     Some((cause, status))
 }
+
+/// nginx's "client closed the request": the proxy's view, not the backend's answer.
+const CLIENT_CLOSED: u16 = 499;
 
 /// A total order on pieces by their content alone.
 fn order_key(p: &Piece) -> (i64, Kind, &str, &str) {
@@ -195,7 +199,8 @@ impl Group {
                 }
                 None => g.ip_unknown = true,
             }
-            g.statuses.extend(p.status);
+            // nginx's 499 (the client left) goes with whatever the backend answered.
+            g.statuses.extend(p.status.filter(|&s| s != CLIENT_CLOSED));
             g.sources.insert(p.source.clone());
             g.request_ids.extend(p.request_id.clone());
         }
@@ -303,6 +308,27 @@ mod tests {
         let net = piece(Kind::Frontend, "frontend", "1.1.1.1", None, 0, "f");
         let bad = piece(Kind::Request, "log:b", "1.1.1.1", Some(502), 0, "l");
         assert_eq!(assess(&[&net, &bad]), Some((Cause::ServerError, Some(502))));
+    }
+
+    #[test]
+    fn a_customer_who_left_while_the_order_was_placed_lost_nothing() {
+        // nginx logs 499 when the browser gives up; uWSGI still logs the 201.
+        let ps = vec![
+            piece(Kind::Request, "log:nginx", "1.1.1.1", Some(499), 130, "n"),
+            piece(Kind::Request, "log:uwsgi", "1.1.1.1", Some(201), 131, "u"),
+        ];
+        let parts = partition(&ps, W);
+        assert_eq!(parts.len(), 1);
+        let all: Vec<&Piece> = parts[0].iter().map(|&i| &ps[i]).collect();
+        assert_eq!(assess(&all), None);
+        // When the backend failed too, that is the cause.
+        let ps = vec![
+            piece(Kind::Request, "log:nginx", "1.1.1.1", Some(499), 130, "n"),
+            piece(Kind::Request, "log:uwsgi", "1.1.1.1", Some(500), 131, "u"),
+        ];
+        let all: Vec<&Piece> = ps.iter().collect();
+        assert_eq!(partition(&ps, W).len(), 1);
+        assert_eq!(assess(&all), Some((Cause::ServerError, Some(500))));
     }
 
     #[test]
