@@ -59,7 +59,8 @@ fn the_demo_shows_lost_orders_of_every_cause_within_seconds_and_exits_at_the_end
         let has = |c: &str| all.iter().any(|o| o["cause"] == c);
         let rejected = all.iter().any(|o| o["cause"] == "rejected" && o["customer"]["phone"].is_string());
         let backend = all.iter().any(|o| o["cause"] == "server_error" && o["backend_errors"][0].is_object());
-        (causes.iter().all(|c| has(c)) && rejected && backend).then_some(all)
+        let gone = all.iter().any(|o| o["cause"] == "client_gone" && o["customer"]["name"].is_string());
+        (causes.iter().all(|c| has(c)) && rejected && backend && gone).then_some(all)
     });
     let took = started.elapsed();
     eprintln!("every cause after {took:?}");
@@ -98,6 +99,7 @@ fn the_demo_shows_lost_orders_of_every_cause_within_seconds_and_exits_at_the_end
     assert!(network["status_code"].is_null() && network["customer"]["name"].is_string(), "{network}");
     let gone = all.iter().find(|o| o["cause"] == "client_gone").unwrap();
     assert_eq!(gone["status_code"], 499);
+    assert!(gone["customer"]["name"].is_string(), "the page's timeout report joined: {gone}");
     // Placed orders (whose customer left or not) are never lost orders.
     assert!(all.iter().all(|o| o["status_code"] != 201), "{all:?}");
 

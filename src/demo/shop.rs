@@ -126,6 +126,10 @@ pub struct Shop {
     spammer: Option<Customer>,
     /// The refusal of the next rejected order, when it is not drawn.
     refusal: Option<usize>,
+    /// When what is built now is sent: an SDK's `sent_at` (a report of an
+    /// earlier failure is sent now, and orderwatch moves the event's time by
+    /// received − sent_at, so a wrong one would move it away from its log lines).
+    clock: Timestamp,
 }
 
 const WORKER_PIDS: [u32; 6] = [20590, 20591, 20592, 20593, 20594, 20595];
@@ -234,6 +238,7 @@ impl Shop {
             total_req: 4_946_598,
             spammer: None,
             refusal: None,
+            clock: Timestamp::UNIX_EPOCH,
         }
     }
 
@@ -241,6 +246,7 @@ impl Shop {
     /// placed orders, two orders whose customers left before the answer, and
     /// a lost order of every cause (two rate-limited: a spammer and a manager).
     pub fn opening(&mut self, now: Timestamp) -> Vec<Visit> {
+        self.clock = self.clock.max(now);
         let mut plan = vec![Scenario::Browse; 14];
         plan.extend([Scenario::Placed; 10]);
         plan.extend([Scenario::PlacedClientGone; 2]);
@@ -294,6 +300,7 @@ impl Shop {
 
     /// The visit of `scenario` that ends at `at`.
     pub fn visit(&mut self, scenario: Scenario, at: Timestamp) -> Visit {
+        self.clock = self.clock.max(at);
         let customer = match scenario {
             Scenario::RateLimited => match self.spammer.clone() {
                 Some(c) if self.rng.random_bool(0.7) => c,
@@ -754,7 +761,7 @@ impl Shop {
         at: Timestamp,
     ) -> SentryPost {
         let payload = serde_json::to_vec(event).unwrap();
-        let sent = at + SignedDuration::from_millis(self.rng.random_range(5..60));
+        let sent = self.clock.max(at) + SignedDuration::from_millis(self.rng.random_range(5..60));
         let header = json!({"event_id": event["event_id"], "sent_at": sent.to_string(), "sdk": {"name": sdk, "version": version}, "dsn": self.dsn});
         let mut body = serde_json::to_vec(&header).unwrap();
         body.extend_from_slice(format!("\n{{\"type\":\"event\",\"length\":{}}}\n", payload.len()).as_bytes());
@@ -964,6 +971,11 @@ mod tests {
         );
         assert!(visits.windows(2).all(|w| w[0].at <= w[1].at));
         assert!(visits.iter().all(|v| v.at <= now() && v.at > now() - SignedDuration::from_secs(61)));
+        for p in visits.iter().flat_map(|v| &v.sentry).filter(|p| p.endpoint == SentryEndpoint::Envelope) {
+            let env = crate::sentry::envelope::parse(&bytes::Bytes::from(p.body.clone())).unwrap();
+            let sent: Timestamp = env.header.sent_at.unwrap().parse().unwrap();
+            assert!(sent >= now(), "sent now, whenever the failure was: {sent}");
+        }
         let ips: HashSet<&str> = visits.iter().map(|v| v.customer.ip.as_str()).collect();
         assert_eq!(ips.len(), visits.len(), "each customer their own address, so no two attempts are joined");
     }
