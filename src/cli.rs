@@ -1,5 +1,5 @@
 //! The command line: `serve`, `search`, `tail`, `projects`, `lost-orders`,
-//! `check-config`. `search`, `tail`, `projects` and `lost-orders` are clients of a running server's API, so
+//! `check-config`, `demo`. `search`, `tail`, `projects` and `lost-orders` are clients of a running server's API, so
 //! they see exactly what the API sees (including the live head of the store).
 
 use std::path::{Path, PathBuf};
@@ -36,6 +36,9 @@ pub enum Command {
     Projects(ServerArgs),
     /// List lost orders, newest first: time, cause, status, customer, cart total.
     LostOrders(LostOrdersArgs),
+    /// Serve, and play a simulated shop against it: lost orders of every cause within seconds.
+    #[command(mut_arg("data", |a| a.help("Data directory [default: a temporary directory, removed at exit]")))]
+    Demo(crate::demo::DemoArgs),
 }
 
 #[derive(Args)]

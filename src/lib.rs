@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod event;
 pub mod ingest;
 pub mod logstore;

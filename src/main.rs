@@ -21,6 +21,7 @@ fn main() -> std::process::ExitCode {
             Command::CheckConfig { file } => cli::check_config(&file),
             Command::Projects(args) => cli::projects(args).await,
             Command::LostOrders(args) => cli::lost_orders(args).await,
+            Command::Demo(args) => orderwatch::demo::run(args).await,
         }
     });
     match result {
