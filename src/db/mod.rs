@@ -23,6 +23,7 @@ use sqlx::{FromRow, SqlitePool};
 use crate::logstore::chunk::ChunkMeta;
 
 mod errors;
+mod health;
 mod orders;
 mod projects;
 pub use errors::{
@@ -30,6 +31,7 @@ pub use errors::{
     RawEnvelope, Recorded,
 };
 mod searches;
+pub use health::{FlowCount, HealthState};
 pub use orders::{AttemptWrite, EvidenceRow, LostOrderFields, LostOrderFilter, LostOrderRow, NewEvidence};
 pub use projects::Project;
 pub use searches::{AlertProgress, Origin, StoredAlert, StoredSearch};
