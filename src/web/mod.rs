@@ -10,6 +10,7 @@ pub mod errors;
 pub mod error;
 pub mod logs;
 pub mod notifications;
+pub mod order_flow;
 pub mod orders;
 pub mod projects;
 pub mod search;
@@ -83,6 +84,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/v1/lost-orders", get(orders::list))
         .route("/api/v1/lost-orders/{id}", get(orders::get_one))
         .route("/api/v1/lost-orders/{id}/status", post(orders::set_status))
+        .route("/api/v1/order-flow", get(order_flow::buckets))
         .merge(
             // Sentry SDKs: bodies bounded on the wire too, CORS for browsers.
             Router::new()
