@@ -22,7 +22,7 @@ time_zone = "UTC"
 alert_delay = "500ms"
 [orders.health]
 failure_share = 0.5
-failure_window = "5s"
+failure_window = "10s"
 min_attempts = 4
 baseline_window = "1m"
 [[orders.alerts]]
@@ -97,7 +97,7 @@ fn a_jump_in_failed_orders_is_announced_once_and_its_recovery_once() {
         (Some("failure_share"), Some(2), Some(5)),
         "{f}"
     );
-    assert_eq!(f["window_seconds"], 5);
+    assert_eq!(f["window_seconds"], 10);
     let text = f["text"].as_str().unwrap();
     assert!(text.starts_with("5 of 7 order attempts failed (71.4%) between "), "{text}");
     assert!(text.contains("(UTC); 2 orders were placed."), "{text}");
