@@ -93,6 +93,8 @@ pub struct OrdersConfig {
     pub alert_delay: Option<String>,
     pub fields: crate::orders::FieldPaths,
     pub alerts: Vec<OrderAlert>,
+    /// `[orders.health]`: no orders for a while, a jump in failed attempts.
+    pub health: crate::orders::health::HealthConfig,
 }
 
 /// Where a new lost order is announced.
@@ -461,6 +463,7 @@ impl Config {
             alerts,
             report_to: email("report.to", &self.report.to)?,
             report_cc: email("report.cc", &self.report.cc)?,
+            health: o.health.check().map_err(|(key, message)| invalid(key, message))?,
         })
     }
 }
@@ -613,6 +616,7 @@ mod tests {
             ("[notify]\nmax_concurrency = 0", "notify.max_concurrency"),
             ("[notify]\nretry_max = \"1ms\"", "notify.retry_max"),
             ("[notify]\ntelegram_api_base = \"api.telegram.org\"", "notify.telegram_api_base"),
+            ("[orders.health]\nfailure_share = 30.0", "orders.health.failure_share"),
         ];
         for (text, key) in cases {
             let cfg: Config = toml::from_str(text).unwrap();

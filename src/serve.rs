@@ -38,6 +38,7 @@ pub struct Server {
     notifier: Notifier,
     alerts: AlertEngine,
     orders: crate::orders::detector::Detector,
+    health: crate::orders::health::HealthChecker,
     sentry: crate::sentry::process::Processor,
     shutdown: CancellationToken,
     tasks: TaskTracker,
@@ -157,6 +158,13 @@ impl Server {
             },
         )
         .await?;
+        // Order-flow health: its own periodic check beside the detector.
+        let health = crate::orders::health::HealthChecker::start(
+            db.clone(),
+            &store,
+            notifier.clone(),
+            crate::orders::health::Watch::new(&orders_settings, &s.public_url, &s.default_zone),
+        );
         // New error groups and regressions notify `[[sentry.alerts]]`.
         let projects = db.projects().await?;
         for (i, a) in s.sentry_alerts.iter().enumerate() {
@@ -222,6 +230,7 @@ impl Server {
             notifier,
             alerts,
             orders,
+            health,
             sentry,
             shutdown,
             tasks,
@@ -247,6 +256,9 @@ impl Server {
         }
         if tokio::time::timeout(std::time::Duration::from_secs(10), self.orders.shutdown()).await.is_err() {
             tracing::warn!("the lost-order detector did not stop within 10 s; it resumes from its saved cursor");
+        }
+        if tokio::time::timeout(std::time::Duration::from_secs(10), self.health.shutdown()).await.is_err() {
+            tracing::warn!("the order-flow health check did not stop within 10 s; its alerts resume from their saved state");
         }
         // Everything acknowledged is already fsynced in the WAL; this waits for
         // what is queued. Bounded, because a writer held up by a sealer that

@@ -111,6 +111,17 @@ pub fn error_group_alert(what: &'static str, notifications: u64) {
     counter!("orderwatch_error_group_alerts_total", "what" => what).increment(notifications);
 }
 
+/// Order attempts in the last `orders.health.failure_window` (default 30m), as the health check counts them.
+pub fn order_attempts(successes: u64, failures: u64) {
+    metrics::gauge!("orderwatch_order_attempts", "outcome" => "success").set(successes as f64);
+    metrics::gauge!("orderwatch_order_attempts", "outcome" => "failure").set(failures as f64);
+}
+
+/// An order-flow health alert (`no_orders`, `failure_share`) `fired` or `recovered`.
+pub fn order_health_alert(alert: &'static str, what: &'static str) {
+    counter!("orderwatch_order_health_alerts_total", "alert" => alert, "what" => what).increment(1);
+}
+
 /// Makes the alert counters visible at zero.
 pub fn register_alerts() {
     alert_lines_scanned(0);

@@ -685,7 +685,7 @@ pub fn next_boundary(period: Period, after: i64, zone: &jiff::tz::TimeZone) -> i
 
 /// µs since when the current stretch of active hours has lasted (`i64::MIN`
 /// when always active, `i64::MAX` when outside them).
-fn active_since(hours: Option<super::ActiveHours>, now: i64, zone: &jiff::tz::TimeZone) -> i64 {
+pub(crate) fn active_since(hours: Option<super::ActiveHours>, now: i64, zone: &jiff::tz::TimeZone) -> i64 {
     let Some(h) = hours else { return i64::MIN };
     let z = zoned(now, zone);
     let minute = (z.hour() as u16) * 60 + z.minute() as u16;

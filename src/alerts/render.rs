@@ -106,7 +106,7 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 }
 
 /// "30 minutes", "1 hour", "90 seconds".
-fn span(d: Duration) -> String {
+pub(crate) fn span(d: Duration) -> String {
     let s = d.as_secs();
     if s.is_multiple_of(3600) {
         plural(s / 3600, "hour", "hours")

@@ -24,6 +24,7 @@ use crate::logstore::chunk::ChunkMeta;
 
 mod errors;
 mod incidents;
+mod health;
 mod orders;
 mod projects;
 pub use errors::{
@@ -32,6 +33,7 @@ pub use errors::{
 };
 mod searches;
 pub use incidents::{IncidentEvent, IncidentFields, IncidentRow, ReportRow, RescueCall};
+pub use health::{FlowCount, HealthState};
 pub use orders::{AttemptWrite, EvidenceRow, LostOrderFields, LostOrderFilter, LostOrderRow, NewEvidence};
 pub use projects::Project;
 pub use searches::{AlertProgress, Origin, StoredAlert, StoredSearch};

@@ -18,6 +18,7 @@
 pub mod detector;
 pub mod evidence;
 pub mod extract;
+pub mod health;
 pub mod join;
 pub mod render;
 pub mod report;
@@ -154,6 +155,8 @@ pub struct OrdersSettings {
     /// The head of the business, who gets the report letters.
     pub report_to: Vec<String>,
     pub report_cc: Vec<String>,
+    /// `[orders.health]`: the order-flow alerts.
+    pub health: health::HealthSettings,
 }
 
 impl Default for OrdersSettings {
@@ -171,6 +174,7 @@ impl Default for OrdersSettings {
             alerts: Vec::new(),
             report_to: Vec::new(),
             report_cc: Vec::new(),
+            health: health::HealthSettings::default(),
         }
     }
 }

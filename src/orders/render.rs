@@ -10,11 +10,11 @@ use super::detector::DetectorOptions;
 use super::extract::Cart;
 use super::summary::Summary;
 use super::{Cause, Piece};
-use crate::alerts::Rendered;
+use crate::alerts::{Destination, Rendered};
 use crate::alerts::render::escape;
 use crate::db::{EvidenceRow, LostOrderRow};
 use crate::event::zoned;
-use crate::notify::NewNotification;
+use crate::notify::{Message, NewNotification};
 
 /// An API time: RFC 3339 in the display zone.
 pub fn time(micros: i64, zone: &jiff::tz::TimeZone) -> String {
@@ -195,18 +195,25 @@ pub fn notifications(row: &LostOrderRow, opts: &DetectorOptions) -> Vec<NewNotif
         .map(|(i, dest)| NewNotification {
             source: format!("lost_order:{}", row.id),
             dedup_key: Some(format!("lost_order:{}:{i}", row.id)),
-            message: dest.message(Rendered {
-                subject: format!("[orderwatch] {subject}"),
-                html: format!(
-                    "<!DOCTYPE html>\n<html><body style=\"font-family:sans-serif\">\n<pre style=\"font-family:sans-serif;white-space:pre-wrap\">{}</pre>\n</body></html>\n",
-                    escape(&text)
-                ),
-                json: json!({"lost_order": lost_order_json(row, None, &opts.zone)}),
-                chat: text.clone(),
-                text: text.clone(),
-            }),
+            message: message(dest, &subject, &text, || json!({"lost_order": lost_order_json(row, None, &opts.zone)})),
         })
         .collect()
+}
+
+/// A plain-text notification for a destination: the subject (after
+/// `[orderwatch] `), the text as the email (also as HTML) and the chats' body,
+/// and the webhooks' JSON.
+pub fn message(dest: &Destination, subject: &str, text: &str, json: impl FnOnce() -> serde_json::Value) -> Message {
+    dest.message(Rendered {
+        subject: format!("[orderwatch] {subject}"),
+        html: format!(
+            "<!DOCTYPE html>\n<html><body style=\"font-family:sans-serif\">\n<pre style=\"font-family:sans-serif;white-space:pre-wrap\">{}</pre>\n</body></html>\n",
+            escape(text)
+        ),
+        json: json(),
+        chat: text.to_owned(),
+        text: text.to_owned(),
+    })
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod incidents;
 pub mod error;
 pub mod logs;
 pub mod notifications;
+pub mod order_flow;
 pub mod orders;
 pub mod projects;
 pub mod search;
@@ -92,6 +93,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/v1/incidents/{id}/lost-orders", post(incidents::change_orders))
         .route("/api/v1/incidents/{id}/report/preview", post(incidents::preview))
         .route("/api/v1/incidents/{id}/report/send", post(incidents::send))
+        .route("/api/v1/order-flow", get(order_flow::buckets))
         .merge(
             // Sentry SDKs: bodies bounded on the wire too, CORS for browsers.
             Router::new()
