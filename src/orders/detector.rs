@@ -32,8 +32,8 @@ use crate::notify::Notifier;
 use crate::parse::access;
 use crate::query::Matcher;
 
-/// Evidence this far around a new piece is read to join it.
-const NEAR_US: i64 = 3600 * 1_000_000;
+/// The hour before a rate-limited attempt, whose attempts it shows.
+const HOUR_US: i64 = 3600 * 1_000_000;
 /// The cursor is saved at least this often while lines arrive (a restart re-reads at most this much).
 const SAVE_EVERY: Duration = Duration::from_secs(5);
 
@@ -249,7 +249,10 @@ impl Joiner {
     async fn join(&mut self, row: &EvidenceRow) -> anyhow::Result<()> {
         let settings = self.opts.settings.clone();
         let p = row.piece()?;
-        let near = self.db.evidence_near(&p, p.at - NEAR_US, p.at + NEAR_US).await?;
+        // What can join a piece lies within the window of it; attempts around those
+        // are read too, so the partition here is the one the whole history gives.
+        let near_us = (settings.join_window.as_micros() as i64 * 6).max(60_000_000);
+        let near = self.db.evidence_near(&p, p.at - near_us, p.at + near_us).await?;
         let mut rows: Vec<&EvidenceRow> = near.iter().collect();
         if !rows.iter().any(|r| r.id == row.id) {
             rows.push(row);
@@ -313,7 +316,7 @@ impl Joiner {
         let client_ip = ps.iter().find_map(|p| p.client_ip.clone());
         let attempts = match (cause, ps.iter().find(|p| p.kind == Kind::Request), &client_ip) {
             (super::Cause::RateLimited, Some(req), Some(ip)) => {
-                Some(self.db.count_requests(&req.endpoint, &req.source, ip, at - NEAR_US, at).await?)
+                Some(self.db.count_requests(&req.endpoint, &req.source, ip, at - HOUR_US, at).await?)
             }
             _ => None,
         };

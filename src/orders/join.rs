@@ -13,7 +13,8 @@
 //! So two attempts are never joined: two failures of one customer a few
 //! seconds apart each have their own uWSGI line, which cannot share an attempt.
 
-use std::collections::BTreeSet;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -119,21 +120,27 @@ pub fn partition(pieces: &[Piece], window_us: i64) -> Vec<Vec<usize>> {
         }
         i
     }
-    for (i, &a) in order.iter().enumerate() {
-        for &b in &order[..i] {
-            let (pa, pb) = (&pieces[a], &pieces[b]);
-            let same = |x: &Option<String>, y: &Option<String>| x.is_some() && x == y;
-            if pa.endpoint == pb.endpoint && (same(&pa.request_id, &pb.request_id) || same(&pa.trace_id, &pb.trace_id))
-            {
-                let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
-                if ra != rb {
-                    parent[ra] = rb;
+    // Linear: the first piece seen with each (endpoint, id) is where the others join.
+    let mut first_with: HashMap<(&str, bool, &str), usize> = HashMap::new();
+    for &i in &order {
+        let p = &pieces[i];
+        for (is_trace, id) in [(false, &p.request_id), (true, &p.trace_id)] {
+            let Some(id) = id.as_deref() else { continue };
+            match first_with.entry((&p.endpoint, is_trace, id)) {
+                Entry::Occupied(e) => {
+                    let (ra, rb) = (find(&mut parent, i), find(&mut parent, *e.get()));
+                    if ra != rb {
+                        parent[ra] = rb;
+                    }
+                }
+                Entry::Vacant(v) => {
+                    v.insert(i);
                 }
             }
         }
     }
     let mut blocks: Vec<Vec<usize>> = Vec::new();
-    let mut block_of_root: std::collections::HashMap<usize, usize> = Default::default();
+    let mut block_of_root: HashMap<usize, usize> = HashMap::new();
     for &i in &order {
         let r = find(&mut parent, i);
         let b = *block_of_root.entry(r).or_insert_with(|| {
@@ -143,19 +150,35 @@ pub fn partition(pieces: &[Piece], window_us: i64) -> Vec<Vec<usize>> {
         blocks[b].push(i);
     }
 
-    // 2. By client IP, endpoint and time, in time order.
+    // 2. By client IP, endpoint and time, in time order. Blocks come in the
+    // order of their first (earliest) piece, so the attempts of one client
+    // and endpoint are kept in the order of their anchors, and only those
+    // within the window before a block need looking at.
     let mut attempts: Vec<Group> = Vec::new();
+    let mut of_client: HashMap<(String, String), Vec<usize>> = HashMap::new();
     for block in blocks {
         let g = Group::of(pieces, block);
-        let best = attempts
-            .iter()
-            .enumerate()
-            .filter(|(_, a)| a.accepts(&g, window_us))
-            .min_by_key(|(i, a)| ((g.anchor - a.anchor).abs(), *i))
-            .map(|(i, _)| i);
+        let key = match (&g.ip_unknown, g.ips.len()) {
+            (false, 1) => Some((g.endpoint.clone(), g.ips.first().cloned().unwrap_or_default())),
+            _ => None,
+        };
+        let best = key.as_ref().and_then(|k| {
+            let list = of_client.get(k)?;
+            list.iter()
+                .rev()
+                .take_while(|&&i| attempts[i].anchor >= g.anchor - window_us)
+                .filter(|&&i| attempts[i].accepts(&g, window_us))
+                .min_by_key(|&&i| ((g.anchor - attempts[i].anchor).abs(), i))
+                .copied()
+        });
         match best {
             Some(i) => attempts[i].merge(g),
-            None => attempts.push(g),
+            None => {
+                attempts.push(g);
+                if let Some(k) = key {
+                    of_client.entry(k).or_default().push(attempts.len() - 1);
+                }
+            }
         }
     }
     attempts
