@@ -154,13 +154,14 @@ impl Db {
     }
 
     /// The evidence that may belong to the same attempts as `p`: the same
-    /// endpoint and client IP, request id or trace id, between `from` and `to`.
+    /// endpoint and client IP, request id or trace id, between `from` and `to`;
+    /// the 500 nearest in time.
     pub async fn evidence_near(&self, p: &Piece, from: i64, to: i64) -> Result<Vec<EvidenceRow>, DbError> {
         Ok(sqlx::query_as(
             "SELECT id, piece, raw, project_id, received_at, lost_order_id FROM order_evidence
              WHERE endpoint = $1 AND at >= $2 AND at <= $3
                AND (client_ip = $4 OR request_id = $5 OR trace_id = $6)
-             ORDER BY id LIMIT 2000",
+             ORDER BY ABS(at - $7), id LIMIT 500",
         )
         .bind(&p.endpoint)
         .bind(from)
@@ -168,6 +169,7 @@ impl Db {
         .bind(&p.client_ip)
         .bind(&p.request_id)
         .bind(&p.trace_id)
+        .bind(p.at)
         .fetch_all(&self.pool)
         .await?)
     }

@@ -97,6 +97,10 @@ pub fn assess(pieces: &[&Piece]) -> Option<(Cause, Option<u16>)> {
     Some((cause, status))
 }
 
+/// The attempts a block is compared with at most: the latest ones of its
+/// client and endpoint within the window.
+const MAX_CANDIDATES: usize = 64;
+
 /// nginx's "client closed the request": the proxy's view, not the backend's answer.
 const CLIENT_CLOSED: u16 = 499;
 
@@ -167,6 +171,9 @@ pub fn partition(pieces: &[Piece], window_us: i64) -> Vec<Vec<usize>> {
             list.iter()
                 .rev()
                 .take_while(|&&i| attempts[i].anchor >= g.anchor - window_us)
+                // The pieces of one request come together; a flood from one
+                // client must not make every piece compare with all of it.
+                .take(MAX_CANDIDATES)
                 .filter(|&&i| attempts[i].accepts(&g, window_us))
                 .min_by_key(|&&i| ((g.anchor - attempts[i].anchor).abs(), i))
                 .copied()
