@@ -338,7 +338,8 @@ impl Db {
     ) -> Result<Vec<NotificationRow>, DbError> {
         let mut rows: Vec<NotificationRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {ROW_COLUMNS} FROM notifications
-             WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR source = $2) AND ($3 IS NULL OR id < $3)
+             WHERE (CAST($1 AS TEXT) IS NULL OR status = $1) AND (CAST($2 AS TEXT) IS NULL OR source = $2)
+               AND (CAST($3 AS BIGINT) IS NULL OR id < $3)
              ORDER BY id DESC LIMIT $4"
         )))
         .bind(&f.status)

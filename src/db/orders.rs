@@ -259,8 +259,9 @@ impl Db {
     pub async fn lost_orders(&self, f: &LostOrderFilter) -> Result<Vec<LostOrderRow>, DbError> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {LOST_ORDER_COLUMNS} FROM lost_orders
-             WHERE ($1 IS NULL OR cause = $1) AND ($2 IS NULL OR status = $2)
-               AND ($3 IS NULL OR at >= $3) AND ($4 IS NULL OR at <= $4) AND ($5 IS NULL OR id < $5)
+             WHERE (CAST($1 AS TEXT) IS NULL OR cause = $1) AND (CAST($2 AS TEXT) IS NULL OR status = $2)
+               AND (CAST($3 AS BIGINT) IS NULL OR at >= $3) AND (CAST($4 AS BIGINT) IS NULL OR at <= $4)
+               AND (CAST($5 AS BIGINT) IS NULL OR id < $5)
              ORDER BY at DESC, id DESC LIMIT $6"
         )))
         .bind(&f.cause)
