@@ -219,7 +219,7 @@ pub fn heuristic(root: &Value) -> Extracted {
 fn with_total(mut cart: Cart) -> Cart {
     if cart.total.is_none() && !cart.items.is_empty() {
         let lines: Option<f64> = cart.items.iter().map(|i| Some(i.quantity.unwrap_or(1.0) * i.price?)).sum();
-        cart.total = lines;
+        cart.total = lines.filter(|t| t.is_finite());
     }
     cart
 }
@@ -382,5 +382,49 @@ mod tests {
         assert_eq!(lookup(&v, "a.x"), None);
         assert_eq!(lookup(&v, "a.b[9]"), None);
         assert_eq!(lookup(&v, "a.b[x]"), None);
+    }
+
+    /// Any JSON value, nested a few levels, with keys the heuristics look for.
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let key = prop_oneof![
+            Just("name".to_owned()),
+            Just("phone".to_owned()),
+            Just("email".to_owned()),
+            Just("items".to_owned()),
+            Just("total".to_owned()),
+            Just("delivery".to_owned()),
+            Just("qty".to_owned()),
+            Just("price".to_owned()),
+            "[a-zа-я_]{0,8}",
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            any::<i64>().prop_map(Value::from),
+            "\\PC{0,12}".prop_map(Value::from),
+            Just(Value::from("[Object]")),
+        ];
+        leaf.prop_recursive(4, 64, 6, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::vec((key.clone(), inner), 0..6)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_json_and_any_path_are_read_without_a_panic(v in json_value(), path in "\\PC{0,20}") {
+            let ev = serde_json::json!({"extra": v.clone(), "request": {"data": v.clone()}, "contexts": {"shop": v}});
+            let paths = FieldPaths { name: vec![path.clone()], items: vec![path.clone()], item_price: vec![path.clone()], ..FieldPaths::default() };
+            let x = from_event(&ev, &paths);
+            if let Some(c) = x.cart {
+                proptest::prop_assert!(c.total.is_none_or(f64::is_finite));
+            }
+            let _ = lookup(&ev, &path);
+        }
     }
 }
