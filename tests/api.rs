@@ -890,3 +890,42 @@ async fn group_status_mistakes_say_what_is_wrong() {
         "{g}"
     );
 }
+
+/// An envelope processing gave up on is listed with its error and, once
+/// retried, processed: acknowledged reports are never dropped.
+#[tokio::test]
+async fn an_envelope_left_aside_is_listed_and_can_be_retried() {
+    let h = harness(1 << 20).await;
+    let raw = orderwatch::db::RawEnvelope {
+        project_id: 1,
+        received_at: 1,
+        event_id: None,
+        client_ip: "10.0.0.1",
+        body: b"{}\n{\"type\":\"event\"}\n{\"event_id\":\"0123456789abcdef0123456789abcdef\",\"message\":\"m\"}\n",
+    };
+    // Stored directly, not through the endpoint: the worker must not get to it first.
+    let id = h.db.store_envelope(&raw).await.unwrap();
+    for _ in 0..orderwatch::db::MAX_PROCESSING_ATTEMPTS {
+        h.db.envelope_failed(id, "disk on fire").await.unwrap();
+    }
+    let (st, v) = call(&h, admin_get("/api/v1/sentry/envelopes/left-aside")).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v[0]["id"], id);
+    assert_eq!(v[0]["last_error"], "disk on fire");
+    let (st, _) = call(&h, admin_post(&format!("/api/v1/sentry/envelopes/{id}/retry"))).await;
+    assert_eq!(st, StatusCode::OK);
+    let mut found = None;
+    for _ in 0..100 {
+        let (st, v) = call(&h, admin_get("/api/v1/error-events/0123456789abcdef0123456789abcdef")).await;
+        if st == StatusCode::OK {
+            found = Some(v);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(found.is_some(), "the retried envelope was processed");
+    let (_, v) = call(&h, admin_get("/api/v1/sentry/envelopes/left-aside")).await;
+    assert_eq!(v, serde_json::json!([]));
+    let (st, _) = call(&h, admin_post(&format!("/api/v1/sentry/envelopes/{id}/retry"))).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "a processed envelope is not retried");
+}

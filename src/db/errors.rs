@@ -78,6 +78,17 @@ impl TryFrom<String> for GroupStatus {
     }
 }
 
+/// An envelope processing gave up on (it stays stored, and can be retried).
+#[derive(Debug, Clone, FromRow)]
+pub struct LeftAside {
+    pub id: i64,
+    pub project_id: i64,
+    pub received_at: i64,
+    pub event_id: Option<String>,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
 #[derive(Debug, Clone, FromRow, serde::Serialize)]
 pub struct ErrorGroup {
     pub id: i64,
@@ -234,6 +245,29 @@ impl Db {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Envelopes left aside after `MAX_PROCESSING_ATTEMPTS` failed attempts:
+    /// (id, project, received_at, event id, attempts, last error), oldest first.
+    pub async fn left_aside_envelopes(&self, limit: i64) -> Result<Vec<LeftAside>, DbError> {
+        Ok(sqlx::query_as(
+            "SELECT id, project_id, received_at, event_id, attempts, last_error FROM sentry_envelopes
+             WHERE processed_at IS NULL AND attempts >= $1 ORDER BY id LIMIT $2",
+        )
+        .bind(MAX_PROCESSING_ATTEMPTS)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Gives an unprocessed envelope its attempts back (after a fix); false
+    /// when there is no such unprocessed envelope.
+    pub async fn retry_envelope(&self, id: i64) -> Result<bool, DbError> {
+        let done = sqlx::query("UPDATE sentry_envelopes SET attempts = 0 WHERE id = $1 AND processed_at IS NULL")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     pub async fn error_event(&self, event_id: &str) -> Result<Option<ErrorEventRow>, DbError> {

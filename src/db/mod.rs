@@ -27,7 +27,7 @@ mod incidents;
 mod health;
 mod orders;
 mod projects;
-pub use errors::{
+pub use errors::{LeftAside, 
     ErrorEventRow, ErrorGroup, GroupAlertEvent, GroupStatus, MAX_PROCESSING_ATTEMPTS, NewErrorEvent, PendingEnvelope,
     RawEnvelope, Recorded,
 };

@@ -5,7 +5,8 @@
 //! `GET /api/v1/error-groups/{id}` (one group), `GET
 //! /api/v1/error-groups/{id}/events` (newest first), and `PUT
 //! /api/v1/error-groups/{id}/status` with `{"status": "resolved"}`
-//! (`unresolved`, `resolved` or `ignored`).
+//! (`unresolved`, `resolved` or `ignored`). Envelopes processing gave up on:
+//! `GET /api/v1/sentry/envelopes/left-aside`, `POST /api/v1/sentry/envelopes/{id}/retry`.
 
 use std::sync::Arc;
 
@@ -140,4 +141,43 @@ pub async fn set_status(
         .ok_or_else(|| ApiError::BadRequest(format!("{:?} is not a group status; {expected}", b.status)))?;
     let g = st.db.set_group_status(id, status, now_micros()).await?.ok_or_else(|| no_group(id))?;
     Ok(Json(group_json(&st, g)))
+}
+
+/// `GET /api/v1/sentry/envelopes/left-aside`: stored envelopes processing
+/// gave up on after repeated failures (kept, never dropped), with the last error.
+pub async fn left_aside(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(l): Query<Limit>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    st.tokens.check(&headers, Scope::Admin)?;
+    let all = st.db.left_aside_envelopes(limit(&l)?).await?;
+    Ok(Json(
+        all.into_iter()
+            .map(|e| {
+                json!({
+                    "id": e.id,
+                    "project_id": e.project_id,
+                    "received_at": time(&st, e.received_at),
+                    "event_id": e.event_id,
+                    "attempts": e.attempts,
+                    "last_error": e.last_error,
+                })
+            })
+            .collect(),
+    ))
+}
+
+/// `POST /api/v1/sentry/envelopes/{id}/retry`: processing tries the envelope again.
+pub async fn retry_envelope(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    st.tokens.check(&headers, Scope::Admin)?;
+    if !st.db.retry_envelope(id).await? {
+        return Err(ApiError::NotFound(format!("there is no unprocessed Sentry envelope {id}")));
+    }
+    st.sentry.wake();
+    Ok(Json(json!({"id": id, "retrying": true})))
 }

@@ -82,6 +82,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/v1/error-groups/{id}/events", get(errors::group_events))
         .route("/api/v1/error-groups/{id}", get(errors::group))
         .route("/api/v1/error-groups/{id}/status", axum::routing::put(errors::set_status))
+        .route("/api/v1/sentry/envelopes/left-aside", get(errors::left_aside))
+        .route("/api/v1/sentry/envelopes/{id}/retry", post(errors::retry_envelope))
         .route("/api/v1/lost-orders", get(orders::list))
         .route("/api/v1/lost-orders/{id}", get(orders::get_one))
         .route("/api/v1/lost-orders/{id}/status", post(orders::set_status))
