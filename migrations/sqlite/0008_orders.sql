@@ -19,6 +19,8 @@ CREATE TABLE order_evidence (
     project_id     BIGINT,             -- a Sentry event's project
     lost_order_id  BIGINT,
     joined         BIGINT NOT NULL,    -- 0 until the joiner has placed it
+    join_attempts  BIGINT NOT NULL DEFAULT 0,   -- failed joins; set aside after 5
+    join_error     TEXT,
     UNIQUE (kind, reference)
 );
 CREATE INDEX order_evidence_ip ON order_evidence (endpoint, client_ip, at);

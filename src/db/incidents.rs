@@ -228,12 +228,13 @@ impl Db {
         .await?)
     }
 
-    /// Queues the letter, keeps a copy, and marks the incident and its lost
-    /// orders reported, in one transaction. Returns the report's id.
+    /// Queues the letter, keeps a copy, and marks the incident and the lost
+    /// orders it `named` reported, in one transaction. Returns the report's id.
     #[allow(clippy::too_many_arguments)]
     pub async fn record_report(
         &self,
         incident_id: i64,
+        named: &[i64],
         recipients: &str,
         subject: &str,
         text: &str,
@@ -261,14 +262,18 @@ impl Db {
             .bind(incident_id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "UPDATE lost_orders SET status = 'reported', updated_at = $1
-             WHERE incident_id = $2 AND status IN ('new', 'investigating')",
-        )
-        .bind(now)
-        .bind(incident_id)
-        .execute(&mut *tx)
-        .await?;
+        // Only the lost orders the letter names (one added meanwhile was not reported).
+        for &o in named {
+            sqlx::query(
+                "UPDATE lost_orders SET status = 'reported', updated_at = $1
+                 WHERE id = $2 AND incident_id = $3 AND status IN ('new', 'investigating')",
+            )
+            .bind(now)
+            .bind(o)
+            .bind(incident_id)
+            .execute(&mut *tx)
+            .await?;
+        }
         event(&mut tx, incident_id, now, "reported", &format!("letter {id}: {subject}")).await?;
         tx.commit().await?;
         Ok(id)

@@ -82,6 +82,9 @@ pub struct LostOrderFilter {
     pub limit: i64,
 }
 
+/// Failed joins after which a piece of evidence is set aside.
+pub const MAX_JOIN_ATTEMPTS: i64 = 5;
+
 pub(super) const LOST_ORDER_COLUMNS: &str = "id, at, detected_at, updated_at, endpoint, status_code, cause, status, client_ip, \
      summary, test_reason, notified_at, incident_id";
 
@@ -146,9 +149,33 @@ impl Db {
     pub async fn unjoined_evidence(&self, limit: i64) -> Result<Vec<EvidenceRow>, DbError> {
         Ok(sqlx::query_as(
             "SELECT id, piece, raw, project_id, received_at, lost_order_id FROM order_evidence
-             WHERE joined = 0 ORDER BY id LIMIT $1",
+             WHERE joined = 0 AND join_attempts < $2 ORDER BY id LIMIT $1",
         )
         .bind(limit)
+        .bind(MAX_JOIN_ATTEMPTS)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Notes a failed join of a piece (after `MAX_JOIN_ATTEMPTS` it is set aside, with its error).
+    pub async fn join_failed(&self, id: i64, error: &str) -> Result<(), DbError> {
+        sqlx::query("UPDATE order_evidence SET join_attempts = join_attempts + 1, join_error = $1 WHERE id = $2")
+            .bind(error)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The evidence that shares a request id or a trace id with `p` (any time).
+    pub async fn evidence_linked(&self, p: &Piece) -> Result<Vec<EvidenceRow>, DbError> {
+        Ok(sqlx::query_as(
+            "SELECT id, piece, raw, project_id, received_at, lost_order_id FROM order_evidence
+             WHERE endpoint = $1 AND (request_id = $2 OR trace_id = $3) ORDER BY id LIMIT 200",
+        )
+        .bind(&p.endpoint)
+        .bind(&p.request_id)
+        .bind(&p.trace_id)
         .fetch_all(&self.pool)
         .await?)
     }
@@ -175,12 +202,14 @@ impl Db {
     }
 
     /// Writes what the joiner decided, in one transaction: the attempts (new
-    /// lost orders get ids), the lost orders left with no evidence deleted,
-    /// and `joined` marked. Returns the ids of the lost orders created.
+    /// lost orders get ids); the lost orders no attempt continues, each with
+    /// its heir (what people recorded on it — status, incident, calls, that it
+    /// was announced — goes to the heir; without an heir, one people worked
+    /// on is kept); and `joined` marked. Returns the ids of the lost orders created.
     pub async fn apply_join(
         &self,
         attempts: &[AttemptWrite],
-        emptied: &[i64],
+        emptied: &[(i64, Option<i64>)],
         joined: &[i64],
         now: i64,
     ) -> Result<Vec<i64>, DbError> {
@@ -193,8 +222,10 @@ impl Db {
                     sqlx::query(
                         "UPDATE lost_orders SET at = $1, endpoint = $2, status_code = $3, cause = $4, client_ip = $5,
                            summary = $6, updated_at = $7,
-                           test_reason = CASE WHEN test_reason IS NULL THEN $8 ELSE test_reason END,
-                           status = CASE WHEN status = 'new' AND $8 IS NOT NULL THEN 'test' ELSE status END
+                           test_reason = $8,
+                           status = CASE WHEN status = 'new' AND $8 IS NOT NULL THEN 'test'
+                                         WHEN status = 'test' AND test_reason IS NOT NULL AND $8 IS NULL THEN 'new'
+                                         ELSE status END
                          WHERE id = $9",
                     )
                     .bind(f.at)
@@ -239,15 +270,48 @@ impl Db {
                     .await?;
             }
         }
-        for &id in emptied {
+        for &(id, heir) in emptied {
             // Only when no evidence is left with it (some may lie outside what the joiner read).
-            sqlx::query(
-                "DELETE FROM lost_orders WHERE id = $1
-                 AND NOT EXISTS (SELECT 1 FROM order_evidence WHERE lost_order_id = $1)",
-            )
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+            let (left,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM order_evidence WHERE lost_order_id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+            if left > 0 {
+                continue;
+            }
+            match heir {
+                Some(heir) => {
+                    sqlx::query(
+                        "UPDATE lost_orders SET
+                           incident_id = COALESCE(incident_id, (SELECT o.incident_id FROM lost_orders o WHERE o.id = $1)),
+                           notified_at = COALESCE(notified_at, (SELECT o.notified_at FROM lost_orders o WHERE o.id = $1)),
+                           status = CASE WHEN status = 'new'
+                                    THEN (SELECT o.status FROM lost_orders o WHERE o.id = $1) ELSE status END
+                         WHERE id = $2",
+                    )
+                    .bind(id)
+                    .bind(heir)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query("UPDATE rescue_calls SET lost_order_id = $1 WHERE lost_order_id = $2")
+                        .bind(heir)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM lost_orders WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                }
+                None => {
+                    // No longer a lost order (the order was placed after all): gone,
+                    // unless people already worked on it.
+                    sqlx::query(
+                        "DELETE FROM lost_orders WHERE id = $1 AND status IN ('new', 'test') AND incident_id IS NULL
+                         AND NOT EXISTS (SELECT 1 FROM rescue_calls WHERE lost_order_id = $1)",
+                    )
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
         }
         for &e in joined {
             sqlx::query("UPDATE order_evidence SET joined = 1 WHERE id = $1").bind(e).execute(&mut *tx).await?;
@@ -261,7 +325,8 @@ impl Db {
             "SELECT {LOST_ORDER_COLUMNS} FROM lost_orders
              WHERE (CAST($1 AS TEXT) IS NULL OR cause = $1) AND (CAST($2 AS TEXT) IS NULL OR status = $2)
                AND (CAST($3 AS BIGINT) IS NULL OR at >= $3) AND (CAST($4 AS BIGINT) IS NULL OR at <= $4)
-               AND (CAST($5 AS BIGINT) IS NULL OR id < $5)
+               AND (CAST($5 AS BIGINT) IS NULL OR at < (SELECT b.at FROM lost_orders b WHERE b.id = $5)
+                    OR (at = (SELECT b.at FROM lost_orders b WHERE b.id = $5) AND id < $5))
              ORDER BY at DESC, id DESC LIMIT $6"
         )))
         .bind(&f.cause)

@@ -13,6 +13,7 @@
 //! join recomputes attempts from what is stored), so a crash between any two
 //! steps is repaired by doing the step again.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -235,12 +236,21 @@ impl Joiner {
             if rows.is_empty() {
                 return;
             }
+            let mut failed = 0;
+            let n = rows.len();
             for row in rows {
                 if let Err(e) = self.join(&row).await {
-                    // Left unjoined: the next pass tries again.
+                    // Left unjoined and tried again; one that keeps failing is set
+                    // aside (with its error), so it cannot hold the others back.
                     tracing::error!(evidence = row.id, error = %e, "could not join order evidence; retrying");
-                    return;
+                    if let Err(e) = self.db.join_failed(row.id, &e.to_string()).await {
+                        tracing::error!(error = %e, "could not note a failed join");
+                    }
+                    failed += 1;
                 }
+            }
+            if failed == n {
+                return;
             }
         }
     }
@@ -249,46 +259,98 @@ impl Joiner {
     async fn join(&mut self, row: &EvidenceRow) -> anyhow::Result<()> {
         let settings = self.opts.settings.clone();
         let p = row.piece()?;
-        // What can join a piece lies within the window of it; attempts around those
-        // are read too, so the partition here is the one the whole history gives.
-        let near_us = (settings.join_window.as_micros() as i64 * 6).max(60_000_000);
-        let near = self.db.evidence_near(&p, p.at - near_us, p.at + near_us).await?;
-        let mut rows: Vec<&EvidenceRow> = near.iter().collect();
-        if !rows.iter().any(|r| r.id == row.id) {
-            rows.push(row);
-        }
-        let pieces: Vec<Piece> = rows.iter().map(|r| r.piece()).collect::<Result<_, _>>()?;
         let window = settings.join_window.as_micros() as i64;
+        // What can join a piece lies within the window of it; attempts around
+        // those are read too. Then the whole of every lost order met, and what
+        // shares a request or trace id with what was read (a closure, bounded):
+        // a lost order is always rewritten from all of its evidence.
+        let near_us = (window * 6).max(60_000_000);
+        let mut all: Vec<EvidenceRow> =
+            self.db.evidence_near(&p, p.at.saturating_sub(near_us), p.at.saturating_add(near_us)).await?;
+        if !all.iter().any(|r| r.id == row.id) {
+            all.push(row.clone());
+        }
+        let mut seen: BTreeSet<i64> = all.iter().map(|r| r.id).collect();
+        let (mut lost_done, mut ids_done) = (BTreeSet::new(), BTreeSet::new());
+        for _ in 0..3 {
+            let mut more = Vec::new();
+            for r in &all {
+                if let Some(l) = r.lost_order_id.filter(|l| lost_done.insert(*l)) {
+                    more.extend(self.db.lost_order_evidence(l).await?);
+                }
+                let rp = r.piece()?;
+                if (rp.request_id.is_some() || rp.trace_id.is_some()) && ids_done.insert(r.id) {
+                    more.extend(self.db.evidence_linked(&rp).await?);
+                }
+            }
+            more.retain(|r| seen.insert(r.id));
+            if more.is_empty() || all.len() > 2000 {
+                break;
+            }
+            all.extend(more);
+        }
+        let rows: Vec<&EvidenceRow> = all.iter().collect();
+        let pieces: Vec<Piece> = rows.iter().map(|r| r.piece()).collect::<Result<_, _>>()?;
         let parts = partition(&pieces, window);
         let now = now_micros();
-        // Which stored lost order each attempt continues: the oldest one among its pieces', each used once.
-        let mut taken = std::collections::BTreeSet::new();
-        let mut writes = Vec::new();
-        let mut before: std::collections::BTreeSet<i64> = rows.iter().filter_map(|r| r.lost_order_id).collect();
-        for part in &parts {
-            let ps: Vec<&Piece> = part.iter().map(|&i| &pieces[i]).collect();
-            let ids: Vec<i64> = part.iter().map(|&i| rows[i].id).collect();
-            let current: std::collections::BTreeSet<i64> = part.iter().filter_map(|&i| rows[i].lost_order_id).collect();
-            let keep_id = current.iter().copied().find(|id| !taken.contains(id));
-            let verdict = assess(&ps);
-            let touches_new = ids.contains(&row.id);
-            let unchanged = !touches_new
-                && verdict.is_some() == keep_id.is_some()
-                && part.iter().all(|&i| rows[i].lost_order_id == keep_id);
-            if let Some(id) = keep_id.filter(|_| verdict.is_some()) {
-                taken.insert(id);
+
+        // Parts at the edge of what was read may be cut there: only the parts
+        // that hold the new piece, or lie close around it, are written.
+        let interior = |part: &[usize]| part.iter().all(|&i| (pieces[i].at - p.at).abs() <= 3 * window);
+        let verdicts: Vec<_> =
+            parts.iter().map(|part| assess(&part.iter().map(|&i| &pieces[i]).collect::<Vec<_>>())).collect();
+        let write: Vec<bool> = parts
+            .iter()
+            .zip(&verdicts)
+            .map(|(part, verdict)| {
+                let current: BTreeSet<Option<i64>> = part.iter().map(|&i| rows[i].lost_order_id).collect();
+                let settled = current.len() == 1 && current.first().is_some_and(|c| c.is_some() == verdict.is_some());
+                part.iter().any(|&i| rows[i].id == row.id) || (interior(part) && !settled)
+            })
+            .collect();
+        // Lost orders kept as they are, then the stored one each written part continues (the oldest among its pieces').
+        let mut taken: BTreeSet<i64> = BTreeSet::new();
+        for (k, part) in parts.iter().enumerate() {
+            if !write[k] {
+                taken.extend(part.iter().filter_map(|&i| rows[i].lost_order_id));
             }
-            if unchanged {
+        }
+        let mut writes = Vec::new();
+        for (k, part) in parts.iter().enumerate() {
+            if !write[k] {
                 continue;
             }
-            let lost = match verdict {
+            let ps: Vec<&Piece> = part.iter().map(|&i| &pieces[i]).collect();
+            let ids: Vec<i64> = part.iter().map(|&i| rows[i].id).collect();
+            let current: BTreeSet<i64> = part.iter().filter_map(|&i| rows[i].lost_order_id).collect();
+            let keep_id = verdicts[k].and_then(|_| current.iter().copied().find(|id| !taken.contains(id)));
+            taken.extend(keep_id);
+            let lost = match verdicts[k] {
                 None => None,
-                Some((cause, status_code)) => Some(self.fields(&ps, part, &rows, cause, status_code).await?),
+                Some((cause, status_code)) => Some(self.fields(&ps, cause, status_code).await?),
             };
-            writes.push(AttemptWrite { evidence_ids: ids, lost, keep_id: keep_id.filter(|_| verdict.is_some()) });
+            writes.push(AttemptWrite { evidence_ids: ids, lost, keep_id });
         }
-        before.retain(|id| !taken.contains(id));
-        let emptied: Vec<i64> = before.into_iter().collect();
+        // Lost orders no part continues: each goes to the lost order that now
+        // holds most of its evidence (with what people recorded on it), if any.
+        let mut emptied = Vec::new();
+        let before: BTreeSet<i64> = rows.iter().filter_map(|r| r.lost_order_id).collect();
+        for old in before.into_iter().filter(|id| !taken.contains(id)) {
+            let mut heirs: std::collections::BTreeMap<i64, usize> = Default::default();
+            for (k, part) in parts.iter().enumerate() {
+                let n = part.iter().filter(|&&i| rows[i].lost_order_id == Some(old)).count();
+                if n > 0
+                    && let Some(w) = writes.iter().find(|w| w.evidence_ids.contains(&rows[part[0]].id))
+                {
+                    let _ = k;
+                    if let Some(heir) = w.keep_id {
+                        *heirs.entry(heir).or_default() += n;
+                    }
+                }
+            }
+            let heir = heirs.into_iter().max_by_key(|(id, n)| (*n, -id)).map(|(id, _)| id);
+            emptied.push((old, heir));
+        }
         self.db.apply_join(&writes, &emptied, &[row.id], now).await?;
         Ok(())
     }
@@ -296,19 +358,16 @@ impl Joiner {
     async fn fields(
         &self,
         ps: &[&Piece],
-        part: &[usize],
-        rows: &[&EvidenceRow],
         cause: super::Cause,
         status_code: Option<u16>,
     ) -> anyhow::Result<LostOrderFields> {
         let settings = &self.opts.settings;
         let mut events = Vec::new();
-        for (&i, p) in part.iter().zip(ps) {
-            if matches!(p.kind, Kind::Frontend | Kind::Backend) {
-                let _ = rows[i];
-                if let Some(ev) = self.db.error_event(&p.reference).await? {
-                    events.push((p.reference.clone(), serde_json::from_str::<Value>(&ev.body).unwrap_or(Value::Null)));
-                }
+        for p in ps {
+            if matches!(p.kind, Kind::Frontend | Kind::Backend)
+                && let Some(ev) = self.db.error_event(&p.reference).await?
+            {
+                events.push((p.reference.clone(), serde_json::from_str::<Value>(&ev.body).unwrap_or(Value::Null)));
             }
         }
         let failed: Vec<&&Piece> = ps.iter().filter(|p| p.kind != Kind::ClientGone).collect();
@@ -345,8 +404,10 @@ async fn announce(db: &Db, notifier: &Notifier, opts: &DetectorOptions) {
     };
     let mut queued = false;
     for row in rows {
-        // A developer's own test order is not announced.
-        let messages = if row.status == "test" { Vec::new() } else { render::notifications(&row, opts) };
+        // A developer's own test order is not announced, nor one found in logs
+        // an hour old or more (read back from the store at a first start).
+        let old = row.at < now_micros() - HOUR_US;
+        let messages = if row.status == "test" || old { Vec::new() } else { render::notifications(&row, opts) };
         queued |= !messages.is_empty();
         if let Err(e) = db.announce_lost_order(row.id, &messages, now_micros()).await {
             tracing::error!(lost_order = row.id, error = %e, "could not queue a lost order's alert; retrying");

@@ -171,7 +171,11 @@ pub fn from_event(ev: &Value, endpoints: &[Endpoint], received_at: i64, clock_of
         .or_else(|| header(ev.pointer("/extra/response/headers"), "x-request-id"))
         .filter(|r| !r.is_empty());
     let trace_id = ev.pointer("/contexts/trace/trace_id").and_then(Value::as_str).map(str::to_owned);
-    let at = event_time(ev).map(|t| t + clock_offset_us).unwrap_or(received_at);
+    // An SDK's clock a day off (or a nonsense timestamp) is not believed.
+    let at = event_time(ev)
+        .map(|t| t.saturating_add(clock_offset_us))
+        .filter(|t| t.abs_diff(received_at) <= DAY_US)
+        .unwrap_or(received_at);
     let network_error = (frontend && status.is_none()).then(|| {
         ev.pointer("/exception/values/0/value")
             .or_else(|| ev.pointer("/extra/error"))
@@ -198,18 +202,20 @@ pub fn from_event(ev: &Value, endpoints: &[Endpoint], received_at: i64, clock_of
     })
 }
 
-/// A browser's event: the JavaScript SDKs and the checkout reporter.
+const DAY_US: u64 = 86_400_000_000;
+
+/// A browser's event: the browser SDKs (platform `javascript`) and the
+/// checkout reporter. A Node or Next.js server's event (platform `node`) is
+/// the backend's, although its SDK's name starts with `sentry.javascript`.
 pub fn is_frontend(ev: &Value) -> bool {
     let sdk = ev.pointer("/sdk/name").and_then(Value::as_str).unwrap_or("");
-    ev.get("platform").and_then(Value::as_str) == Some("javascript")
-        || sdk.starts_with("sentry.javascript")
-        || sdk == "orderwatch.checkout"
+    ev.get("platform").and_then(Value::as_str) == Some("javascript") || sdk == "orderwatch.checkout"
 }
 
 /// The event's own time, µs: `timestamp` in seconds or RFC 3339.
 pub fn event_time(ev: &Value) -> Option<i64> {
     match ev.get("timestamp")? {
-        Value::Number(n) => n.as_f64().filter(|f| f.is_finite()).map(|f| (f * 1e6) as i64),
+        Value::Number(n) => n.as_f64().filter(|f| f.is_finite() && f.abs() < 1e12).map(|f| (f * 1e6) as i64),
         Value::String(s) => s.parse::<jiff::Timestamp>().ok().map(|t| t.as_microsecond()),
         _ => None,
     }
@@ -292,7 +298,7 @@ mod tests {
 
     #[test]
     fn the_reference_browser_event_is_a_failed_order_submission() {
-        let p = from_event(&browser_event(), &endpoints(), 0, 0).unwrap();
+        let p = from_event(&browser_event(), &endpoints(), 1_529_763_483_000_000, 0).unwrap();
         assert_eq!(p.kind, Kind::Frontend);
         assert_eq!(p.endpoint, "POST /api/v1/orders/");
         assert_eq!(p.status, Some(400));
@@ -312,7 +318,7 @@ mod tests {
             .unwrap(),
         )
         .unwrap();
-        let p = from_event(&v, &endpoints(), 0, 0).unwrap();
+        let p = from_event(&v, &endpoints(), 1_529_763_490_000_000, 0).unwrap();
         assert_eq!(p.kind, Kind::Backend);
         assert_eq!(p.client_ip.as_deref(), Some("5.18.77.140"), "from X-Real-Ip, not the connection");
         assert_eq!(p.request_id.as_deref(), Some("c0ffee00c0ffee00c0ffee00c0ffee00"));
@@ -349,6 +355,19 @@ mod tests {
         assert_eq!(p.network_error.as_deref(), Some("Failed to fetch"));
         assert_eq!(p.at, 12_500_000, "the SDK's clock moved by the offset");
         assert_eq!(p.path.as_deref(), Some("/api/v1/orders/"));
+    }
+
+    #[test]
+    fn a_server_side_javascript_event_is_the_backends_and_a_clock_a_day_off_is_not_believed() {
+        let v = serde_json::json!({
+            "event_id": "b".repeat(32), "platform": "node", "sdk": {"name": "sentry.javascript.nextjs"},
+            "timestamp": 1e300,
+            "request": {"url": "https://shop.example/api/v1/orders/", "method": "POST"},
+        });
+        let p = from_event(&v, &endpoints(), 5_000_000_000_000_000, i64::MAX).unwrap();
+        assert_eq!(p.kind, Kind::Backend);
+        assert_eq!(p.network_error, None);
+        assert_eq!(p.at, 5_000_000_000_000_000, "the received time stands in");
     }
 
     #[test]

@@ -67,7 +67,7 @@ const LAST_NAME: &[&str] = &["last_name", "lastname", "surname", "family_name"];
 const ADDRESS: &[&str] = &["address", "delivery", "shipping", "delivery_address", "shipping_address", "addr"];
 const ITEMS: &[&str] = &["items", "products", "cart_items", "lines", "line_items", "positions", "goods"];
 const ITEM_NAME: &[&str] = &["name", "title", "product_name", "product", "sku"];
-const ITEM_QTY: &[&str] = &["qty", "quantity", "count", "amount_items", "num"];
+const ITEM_QTY: &[&str] = &["qty", "quantity", "count", "amount_items", "num", "amount"];
 const ITEM_PRICE: &[&str] = &["price", "unit_price", "cost", "price_per_unit"];
 const TOTAL: &[&str] = &["total", "total_price", "sum", "grand_total", "order_total", "amount", "total_sum"];
 /// Address parts, in the order they are written.
@@ -181,8 +181,10 @@ pub fn lookup<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
 /// Finds the customer, address and cart anywhere in `root`.
 pub fn heuristic(root: &Value) -> Extracted {
     let mut out = Extracted::default();
-    // The contact: the first object with a phone or an email.
-    if let Some(contact) = find_object(root, &|o| key_of(o, PHONE).is_some() || key_of(o, EMAIL).is_some()) {
+    // The contact: an object with a real phone number or email address, one
+    // under a key like `contact` or `customer` first; never one under a key
+    // like `pickup_point` or `errors` (a shop's phone, a validation message).
+    if let Some(contact) = find_contact(root) {
         out.customer.phone = key_of(contact, PHONE).and_then(text);
         out.customer.email = key_of(contact, EMAIL).and_then(text).filter(|e| e.contains('@'));
         out.customer.name = key_of(contact, NAME).and_then(text).or_else(|| {
@@ -194,7 +196,7 @@ pub fn heuristic(root: &Value) -> Extracted {
             }
         });
     }
-    out.address = find_key(root, ADDRESS).and_then(address);
+    out.address = ADDRESS.iter().find_map(|k| find_key(root, &[k], &[]).and_then(address));
     if let Some(holder) = find_object(root, &|o| key_of(o, ITEMS).is_some_and(items_like)) {
         let items = key_of(holder, ITEMS).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
         let items = items
@@ -210,7 +212,7 @@ pub fn heuristic(root: &Value) -> Extracted {
             .collect();
         let total = key_of(holder, TOTAL).and_then(number);
         out.cart = Some(with_total(Cart { items, total }));
-    } else if let Some(total) = find_key(root, TOTAL).and_then(number) {
+    } else if let Some(total) = find_key(root, TOTAL, ITEMS).and_then(number) {
         out.cart = Some(Cart { items: Vec::new(), total: Some(total) });
     }
     out
@@ -247,13 +249,80 @@ fn find_object<'a>(v: &'a Value, want: &dyn Fn(&Value) -> bool) -> Option<&'a Va
     }
 }
 
-fn find_key<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a Value> {
-    find_object(v, &|o| key_of(o, keys).is_some()).and_then(|o| key_of(o, keys))
+/// The first of `keys` anywhere in `v`, not looking inside the `skip` keys.
+fn find_key<'a>(v: &'a Value, keys: &[&str], skip: &[&str]) -> Option<&'a Value> {
+    if let Some(found) = key_of(v, keys) {
+        return Some(found);
+    }
+    match v {
+        Value::Object(o) => o.iter().filter(|(k, _)| !named(k, skip)).find_map(|(_, c)| find_key(c, keys, skip)),
+        Value::Array(a) => a.iter().find_map(|c| find_key(c, keys, skip)),
+        _ => None,
+    }
+}
+
+/// Whether a key is one of `names` (ignoring case and `-`/`_`).
+fn named(key: &str, names: &[&str]) -> bool {
+    let norm = |s: &str| s.to_ascii_lowercase().replace('-', "_");
+    names.iter().any(|n| norm(n) == norm(key))
+}
+
+/// Keys whose objects hold the customer's contact, and keys whose never do.
+const CONTACT_KEYS: &[&str] =
+    &["contact", "contacts", "customer", "buyer", "recipient", "client", "user", "person", "contact_info"];
+const NOT_CONTACT_KEYS: &[&str] = &[
+    "pickup_point",
+    "pickup",
+    "store",
+    "shop",
+    "seller",
+    "warehouse",
+    "merchant",
+    "courier",
+    "errors",
+    "error",
+    "consents",
+    "consent",
+    "subscriptions",
+    "notifications",
+    "manager",
+];
+
+fn real_contact(o: &Value) -> bool {
+    let phone = key_of(o, PHONE).and_then(text).is_some_and(|p| p.chars().filter(char::is_ascii_digit).count() >= 7);
+    let email = key_of(o, EMAIL).and_then(text).is_some_and(|e| e.contains('@'));
+    phone || email
+}
+
+/// The customer's contact object (see `heuristic`).
+fn find_contact(root: &Value) -> Option<&Value> {
+    fn walk<'a>(v: &'a Value, key: &str, first: &mut Option<&'a Value>, preferred: &mut Option<&'a Value>) {
+        if preferred.is_some() || named(key, NOT_CONTACT_KEYS) {
+            return;
+        }
+        if v.is_object() && real_contact(v) {
+            if named(key, CONTACT_KEYS) {
+                *preferred = Some(v);
+                return;
+            }
+            first.get_or_insert(v);
+        }
+        match v {
+            Value::Object(o) => o.iter().for_each(|(k, c)| walk(c, k, first, preferred)),
+            Value::Array(a) => a.iter().for_each(|c| walk(c, key, first, preferred)),
+            _ => {}
+        }
+    }
+    let (mut first, mut preferred) = (None, None);
+    walk(root, "", &mut first, &mut preferred);
+    preferred.or(first)
 }
 
 fn address(v: &Value) -> Option<String> {
     match v {
-        Value::String(s) => Some(s.trim().to_owned()).filter(|s| !s.is_empty()),
+        // "courier" is a way of delivery, not an address: one has a number or a few words.
+        Value::String(s) => Some(s.trim().to_owned())
+            .filter(|s| s.chars().any(|c| c.is_ascii_digit()) || (s.chars().count() >= 12 && s.contains(' '))),
         Value::Object(_) => {
             if let Some(s) = key_of(v, &["address", "full", "full_address", "line"]).and_then(text) {
                 return Some(s);
@@ -279,7 +348,12 @@ fn text(v: &Value) -> Option<String> {
 fn number(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().replace([' ', '\u{a0}'], "").replace(',', ".").parse().ok(),
+        Value::String(s) => {
+            let s = s.trim().replace([' ', '\u{a0}'], "");
+            // "1,290" is a thousand; "489,50" is a decimal comma.
+            let thousands = !s.contains('.') && s.rsplit_once(',').is_some_and(|(_, f)| f.len() == 3);
+            if thousands { s.replace(',', "") } else { s.replace(',', ".") }.parse().ok()
+        }
         _ => None,
     }
     .filter(|f: &f64| f.is_finite())
@@ -365,6 +439,26 @@ mod tests {
         assert_eq!(cart.items[0].name.as_deref(), Some("Цемент"));
         assert_eq!(cart.total, Some(700.0), "computed from the lines");
         assert!(x.truncated);
+    }
+
+    #[test]
+    fn the_customer_is_not_a_pickup_point_nor_a_consent() {
+        let v = json!({"order": {
+            "consents": {"email": true, "sms": false},
+            "pickup_point": {"name": "ПВЗ СДЭК на Мира, 17", "phone": "+7 800 250-04-05"},
+            "recipient": {"name": "Ирина", "phone": "+7 917 555-12-34"},
+            "delivery": "courier",
+            "delivery_address": "Волгоград, ул. Мира 17",
+            "cart": {"items": [{"id": 17, "amount": 2}]},
+            "payment": {"total": "8,448"}
+        }});
+        let x = heuristic(&v);
+        assert_eq!(x.customer.name.as_deref(), Some("Ирина"));
+        assert_eq!(x.customer.phone.as_deref(), Some("+7 917 555-12-34"));
+        assert_eq!(x.address.as_deref(), Some("Волгоград, ул. Мира 17"));
+        assert_eq!(x.cart.unwrap().total, Some(8448.0), "not an item's amount; 8,448 is eight thousand");
+        let cement = heuristic(&json!({"items": [{"name": "Цемент", "amount": 10, "price": "350,50"}]}));
+        assert_eq!(cement.cart.unwrap().total, Some(3505.0));
     }
 
     #[test]

@@ -115,7 +115,7 @@ pub fn partition(pieces: &[Piece], window_us: i64) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..pieces.len()).collect();
     order.sort_by(|&a, &b| order_key(&pieces[a]).cmp(&order_key(&pieces[b])));
 
-    // 1. Same request id or trace id: one attempt.
+    // 1. Same request id: one attempt; same trace id, when it can be one.
     let mut parent: Vec<usize> = (0..pieces.len()).collect();
     fn find(parent: &mut [usize], mut i: usize) -> usize {
         while parent[i] != i {
@@ -124,23 +124,61 @@ pub fn partition(pieces: &[Piece], window_us: i64) -> Vec<Vec<usize>> {
         }
         i
     }
-    // Linear: the first piece seen with each (endpoint, id) is where the others join.
-    let mut first_with: HashMap<(&str, bool, &str), usize> = HashMap::new();
+    // Linear: the first piece seen with each (endpoint, request id) is where the others join.
+    let mut first_with: HashMap<(&str, &str), usize> = HashMap::new();
     for &i in &order {
         let p = &pieces[i];
-        for (is_trace, id) in [(false, &p.request_id), (true, &p.trace_id)] {
-            let Some(id) = id.as_deref() else { continue };
-            match first_with.entry((&p.endpoint, is_trace, id)) {
-                Entry::Occupied(e) => {
-                    let (ra, rb) = (find(&mut parent, i), find(&mut parent, *e.get()));
-                    if ra != rb {
-                        parent[ra] = rb;
-                    }
-                }
-                Entry::Vacant(v) => {
-                    v.insert(i);
+        let Some(id) = p.request_id.as_deref() else { continue };
+        match first_with.entry((&p.endpoint, id)) {
+            Entry::Occupied(e) => {
+                let (ra, rb) = (find(&mut parent, i), find(&mut parent, *e.get()));
+                if ra != rb {
+                    parent[ra] = rb;
                 }
             }
+            Entry::Vacant(v) => {
+                v.insert(i);
+            }
+        }
+    }
+    // A trace id is shared by every request of a page load: it joins only
+    // what cannot be two requests (no two request ids, no source twice,
+    // within the window).
+    let mut info: HashMap<usize, Group> = HashMap::new();
+    for &i in &order {
+        let r = find(&mut parent, i);
+        match info.entry(r) {
+            Entry::Occupied(mut e) => e.get_mut().merge(Group::of(pieces, vec![i])),
+            Entry::Vacant(v) => {
+                v.insert(Group::of(pieces, vec![i]));
+            }
+        }
+    }
+    let mut traced: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
+    for &i in &order {
+        let p = &pieces[i];
+        let Some(trace) = p.trace_id.as_deref() else { continue };
+        let seen = traced.entry((&p.endpoint, trace)).or_default();
+        let ri = find(&mut parent, i);
+        let mut joined = false;
+        for &j in seen.iter() {
+            let rj = find(&mut parent, j);
+            if rj == ri {
+                joined = true;
+                break;
+            }
+            let (gi, gj) = (&info[&ri], &info[&rj]);
+            let ids_agree = gi.request_ids.is_empty() || gj.request_ids.is_empty() || gi.request_ids == gj.request_ids;
+            if ids_agree && gi.sources.is_disjoint(&gj.sources) && (gi.anchor - gj.anchor).abs() <= window_us {
+                let gi = info.remove(&ri).expect("every root has its group");
+                info.get_mut(&rj).expect("every root has its group").merge(gi);
+                parent[ri] = rj;
+                joined = true;
+                break;
+            }
+        }
+        if !joined {
+            seen.push(i);
         }
     }
     let mut blocks: Vec<Vec<usize>> = Vec::new();
@@ -162,8 +200,10 @@ pub fn partition(pieces: &[Piece], window_us: i64) -> Vec<Vec<usize>> {
     let mut of_client: HashMap<(String, String), Vec<usize>> = HashMap::new();
     for block in blocks {
         let g = Group::of(pieces, block);
-        let key = match (&g.ip_unknown, g.ips.len()) {
-            (false, 1) => Some((g.endpoint.clone(), g.ips.first().cloned().unwrap_or_default())),
+        // Pieces with no IP (a backend event without the client's headers) do
+        // not stop their block from joining by the IP the others know.
+        let key = match g.ips.len() {
+            1 => Some((g.endpoint.clone(), g.ips.first().cloned().unwrap_or_default())),
             _ => None,
         };
         let best = key.as_ref().and_then(|k| {
@@ -205,8 +245,6 @@ struct Group {
     statuses: BTreeSet<u16>,
     sources: BTreeSet<String>,
     request_ids: BTreeSet<String>,
-    /// Holds a piece with no client IP: it can only be joined by id.
-    ip_unknown: bool,
 }
 
 impl Group {
@@ -218,17 +256,11 @@ impl Group {
             statuses: BTreeSet::new(),
             sources: BTreeSet::new(),
             request_ids: BTreeSet::new(),
-            ip_unknown: false,
             members: Vec::new(),
         };
         for &i in &members {
             let p = &pieces[i];
-            match &p.client_ip {
-                Some(ip) => {
-                    g.ips.insert(ip.clone());
-                }
-                None => g.ip_unknown = true,
-            }
+            g.ips.extend(p.client_ip.clone());
             // nginx's 499 (the client left) goes with whatever the backend answered.
             g.statuses.extend(p.status.filter(|&s| s != CLIENT_CLOSED));
             g.sources.insert(p.source.clone());
@@ -240,8 +272,6 @@ impl Group {
 
     fn accepts(&self, other: &Group, window_us: i64) -> bool {
         self.endpoint == other.endpoint
-            && !self.ip_unknown
-            && !other.ip_unknown
             && self.ips.len() == 1
             && self.ips == other.ips
             && self.statuses.union(&other.statuses).count() <= 1
@@ -359,6 +389,42 @@ mod tests {
         let all: Vec<&Piece> = ps.iter().collect();
         assert_eq!(partition(&ps, W).len(), 1);
         assert_eq!(assess(&all), Some((Cause::ServerError, Some(500))));
+    }
+
+    #[test]
+    fn a_backend_event_without_an_ip_does_not_keep_its_request_apart() {
+        // Backend event (no IP, r1) + uWSGI (IP A, r1) + nginx (IP A, no id): one attempt.
+        let mut b = piece(Kind::Backend, "backend", "x", None, 100, "b");
+        b.client_ip = None;
+        b.request_id = Some("r1".into());
+        let mut u = piece(Kind::Request, "log:uwsgi", "1.1.1.1", Some(500), 100, "u");
+        u.request_id = Some("r1".into());
+        let n = piece(Kind::Request, "log:nginx", "1.1.1.1", Some(500), 100, "n");
+        for ps in [vec![b.clone(), u.clone(), n.clone()], vec![n.clone(), u.clone(), b.clone()]] {
+            assert_eq!(partition(&ps, W).len(), 1);
+        }
+    }
+
+    #[test]
+    fn one_page_loads_trace_does_not_join_two_requests() {
+        // Same trace id (one page load), two submissions with their own request ids.
+        let mut f1 = piece(Kind::Frontend, "frontend", "1.1.1.1", Some(400), 100, "f1");
+        f1.request_id = Some("r1".into());
+        f1.trace_id = Some("T".into());
+        let mut b2 = piece(Kind::Backend, "backend", "1.1.1.1", None, 160, "b2");
+        b2.request_id = Some("r2".into());
+        b2.trace_id = Some("T".into());
+        let mut u2 = piece(Kind::Request, "log:uwsgi", "1.1.1.1", Some(500), 160, "u2");
+        u2.request_id = Some("r2".into());
+        let ps = vec![f1, b2.clone(), u2];
+        assert_eq!(partition(&ps, W).len(), 2);
+        // A trace alone joins the frontend and backend sides of one request.
+        let mut f = piece(Kind::Frontend, "frontend", "9.9.9.9", Some(500), 200, "f");
+        f.trace_id = Some("T2".into());
+        let mut b = piece(Kind::Backend, "backend", "x", None, 201, "b");
+        b.client_ip = None;
+        b.trace_id = Some("T2".into());
+        assert_eq!(partition(&[f, b], W).len(), 1);
     }
 
     #[test]

@@ -191,14 +191,23 @@ async fn process_some(db: &Db, alerting: Option<&Alerting>, orders: &OrdersHook)
         Ok(d) => done.push(d),
         Err(e) => {
             tracing::warn!(error = %e, envelopes = rows.len(), "could not record a batch of Sentry envelopes; one by one");
+            let mut failures = Vec::new();
             for one in rows.chunks(1) {
                 match db.record_envelopes(one, now_micros(), alerts).await {
                     Ok(d) => done.push(d),
-                    Err(e) => {
-                        tracing::error!(envelope = one[0].0, error = %e, "could not record a Sentry envelope's events; it is retried");
-                        db.envelope_failed(one[0].0, &e.to_string()).await?;
-                    }
+                    Err(e) => failures.push((one[0].0, e)),
                 }
+            }
+            // Only when others of the batch were recorded is a failure the
+            // envelope's own; when all fail, the database is (a lock held too
+            // long, a full disk): nothing is counted against them, all are
+            // tried again later.
+            if done.is_empty() && failures.len() > 1 {
+                anyhow::bail!("could not record any of {} Sentry envelopes: {}", failures.len(), failures[0].1);
+            }
+            for (id, e) in failures {
+                tracing::error!(envelope = id, error = %e, "could not record a Sentry envelope's events; it is retried");
+                db.envelope_failed(id, &e.to_string()).await?;
             }
         }
     }

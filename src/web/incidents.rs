@@ -165,7 +165,11 @@ pub async fn create(
         status: "open".into(),
         cause,
     };
-    let id = st.db.create_incident(&f, &n.lost_orders, now_micros()).await?;
+    let id = match st.db.create_incident(&f, &n.lost_orders, now_micros()).await {
+        Ok(id) => id,
+        Err(crate::db::DbError::Conflict(m)) => return Err(ApiError::BadRequest(m)),
+        Err(e) => return Err(e.into()),
+    };
     let row = st.db.incident(id).await?.ok_or_else(|| not_found(id))?;
     Ok((StatusCode::CREATED, Json(incident_json(&st, &row))))
 }
@@ -284,7 +288,8 @@ pub async fn suggestions(State(st): State<Arc<AppState>>, headers: HeaderMap) ->
     ))
 }
 
-async fn build_letter(st: &AppState, id: i64) -> Result<Letter, ApiError> {
+/// The letter, and the lost orders it names.
+async fn build_letter(st: &AppState, id: i64) -> Result<(Letter, Vec<i64>), ApiError> {
     let row = st.db.incident(id).await?.ok_or_else(|| not_found(id))?;
     let orders = st.db.incident_lost_orders(id).await?;
     if orders.is_empty() {
@@ -298,7 +303,8 @@ async fn build_letter(st: &AppState, id: i64) -> Result<Letter, ApiError> {
                 .into(),
         ));
     }
-    Ok(report::letter(&row, &orders, &st.orders.report_to, &st.orders.report_cc, &st.display_zone))
+    let ids = orders.iter().map(|o| o.id).collect();
+    Ok((report::letter(&row, &orders, &st.orders.report_to, &st.orders.report_cc, &st.display_zone), ids))
 }
 
 pub async fn preview(
@@ -307,7 +313,7 @@ pub async fn preview(
     Path(id): Path<i64>,
 ) -> Result<Json<Letter>, ApiError> {
     st.tokens.check(&headers, Scope::Admin)?;
-    Ok(Json(build_letter(&st, id).await?))
+    Ok(Json(build_letter(&st, id).await?.0))
 }
 
 pub async fn send(
@@ -316,7 +322,7 @@ pub async fn send(
     Path(id): Path<i64>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     st.tokens.check(&headers, Scope::Admin)?;
-    let l = build_letter(&st, id).await?;
+    let (l, named) = build_letter(&st, id).await?;
     if !st.notifier.can_email() {
         return Err(ApiError::Conflict(
             "email is not set up: start orderwatch with --smtp URL and --smtp-from ADDR (or notify.smtp_url and notify.smtp_from in the config)"
@@ -336,7 +342,7 @@ pub async fn send(
         },
     };
     let recipients = json!({"to": l.to, "cc": l.cc}).to_string();
-    let report_id = st.db.record_report(id, &recipients, &l.subject, &l.text, &l.html, &letter, now).await?;
+    let report_id = st.db.record_report(id, &named, &recipients, &l.subject, &l.text, &l.html, &letter, now).await?;
     st.notifier.wake();
     Ok((StatusCode::ACCEPTED, Json(json!({"report_id": report_id, "letter": l}))))
 }
