@@ -361,7 +361,8 @@ fn the_report_letter_reaches_the_head_over_smtp() {
     assert!(queue.as_array().unwrap().iter().any(|o| o["id"] == lo));
     let r = s.api("POST", &format!("/api/v1/lost-orders/{lo}/calls"), r#"{"outcome":"no_answer","note":"voicemail"}"#);
     assert_eq!(r.status, 201, "{}", r.text());
-    let r = s.api("POST", &format!("/api/v1/lost-orders/{lo}/calls"), r#"{"outcome":"rescued","note":"ordered by phone"}"#);
+    let r =
+        s.api("POST", &format!("/api/v1/lost-orders/{lo}/calls"), r#"{"outcome":"rescued","note":"ordered by phone"}"#);
     assert_eq!(r.json()["status"], "rescued");
     assert_eq!(r.json()["calls"].as_array().unwrap().len(), 2);
     assert_eq!(s.api("POST", &format!("/api/v1/lost-orders/{lo}/calls"), r#"{"outcome":"maybe"}"#).status, 400);
@@ -369,4 +370,59 @@ fn the_report_letter_reaches_the_head_over_smtp() {
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(sink.messages().len(), 1, "one letter");
     s.stop();
+}
+
+/// A backend event with no client IP (the Python SDK sends none without
+/// send_default_pii) but the request id, the nginx line with that request id,
+/// and the uWSGI line with neither: one lost order, whichever comes first,
+/// and it keeps the customer and cart only the backend event carried.
+#[test]
+fn a_backend_event_without_an_ip_joins_its_request_and_keeps_the_customer() {
+    for backend_first in [true, false] {
+        let hooks = Hooks::start();
+        let s = Server::start(&config(&hooks.url("/lost")));
+        let key = project_key(&s);
+        let now = jiff::Timestamp::now();
+        let stamp = now.strftime("%b %e %H:%M:%S").to_string();
+        let nginx_time = now.strftime("%d/%b/%Y:%H:%M:%S +0000").to_string();
+        let mut event: Value = serde_json::from_str(BACKEND_EVENT).unwrap();
+        event["timestamp"] = now.to_string().into();
+        event["request"]["headers"] = serde_json::json!({"X-Request-Id": "c0ffee00c0ffee00c0ffee00c0ffee00"});
+        let lines = format!(
+            "<30>{stamp} web nginx: 5.18.77.140 - - [{nginx_time}] \"POST /api/v1/orders/ HTTP/2.0\" 500 145 \"-\" \"Mozilla/5.0\" rt=1.203 rid=c0ffee00c0ffee00c0ffee00c0ffee00\n\
+             <30>{stamp} website-backend: [pid: 20592|app: 0|req: 201/4946615] 5.18.77.140 () {{50 vars in 1099 bytes}} [Sat Jun 23 17:18:08 2018] POST /api/v1/orders/ => generated 145 bytes in 1203 msecs (HTTP/2.0 500) 7 headers in 254 bytes (1 switches on core 0)\n"
+        );
+        let post_event = || {
+            let auth = format!("Sentry sentry_key={key}, sentry_version=7");
+            let r = common::http(
+                s.http,
+                "POST",
+                "/api/1/store/",
+                &[("Content-Type", "application/json"), ("X-Sentry-Auth", &auth)],
+                event.to_string().as_bytes(),
+            )
+            .unwrap();
+            assert_eq!(r.status, 200, "{}", r.text());
+        };
+        if backend_first {
+            post_event();
+            std::thread::sleep(Duration::from_millis(700));
+            assert_eq!(s.post_logs(lines.as_bytes()).status, 200);
+        } else {
+            assert_eq!(s.post_logs(lines.as_bytes()).status, 200);
+            std::thread::sleep(Duration::from_millis(700));
+            post_event();
+        }
+        let all = common::wait_until("one lost order with its three pieces", Duration::from_secs(15), || {
+            let all = lost_orders(&s);
+            let one = all.first()?;
+            let full = s.api("GET", &format!("/api/v1/lost-orders/{}", one["id"]), "").json();
+            (all.len() == 1 && full["evidence"].as_array().map(Vec::len) == Some(3)).then_some(full)
+        });
+        assert_eq!(all["cause"], "server_error", "backend first: {backend_first}");
+        assert_eq!(all["customer"]["name"], "Павел Ким", "backend first: {backend_first}");
+        assert_eq!(all["cart"]["total"], 9400.0);
+        std::thread::sleep(Duration::from_millis(1500));
+        assert_eq!(lost_orders(&s).len(), 1, "still one");
+    }
 }
