@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -22,7 +22,7 @@ use crate::orders::Cause;
 use crate::orders::render::{lost_order_json, time};
 use crate::orders::report::{self, INCIDENT_STATUSES, Letter};
 use crate::web::AppState;
-use crate::web::auth::Scope;
+use crate::web::auth::{Api, Dev, Mgr};
 use crate::web::error::ApiError;
 
 /// What a manager may record about a call.
@@ -122,20 +122,18 @@ fn incident_json(st: &AppState, i: &IncidentRow) -> Value {
 
 pub async fn list(
     State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
+    _api: Api<Dev>,
     Query(l): Query<Limit>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
-    st.tokens.check(&headers, Scope::Admin)?;
     let all = st.db.incidents(limit(&l)?).await?;
     Ok(Json(all.iter().map(|i| incident_json(&st, i)).collect()))
 }
 
 pub async fn create(
     State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
+    _api: Api<Dev>,
     Json(n): Json<NewIncident>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    st.tokens.check(&headers, Scope::Admin)?;
     // Unstated fields come from the first lost order: its cause and the suggested title.
     let first = match n.lost_orders.first() {
         Some(&id) => Some(
@@ -172,13 +170,14 @@ pub async fn create(
 
 pub async fn get_one(
     State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
+    api: Api<Dev>,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    st.tokens.check(&headers, Scope::Admin)?;
     let row = st.db.incident(id).await?.ok_or_else(|| not_found(id))?;
     let mut v = incident_json(&st, &row);
     let orders = st.db.incident_lost_orders(id).await?;
+    let ids: Vec<i64> = orders.iter().map(|o| o.id).collect();
+    st.db.audit_customer_reads(&api.caller.who, &ids, now_micros()).await?;
     v["orders"] = orders.iter().map(|o| lost_order_json(o, None, &st.display_zone)).collect();
     v["timeline"] = st
         .db
@@ -208,11 +207,10 @@ pub async fn get_one(
 
 pub async fn update(
     State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
+    _api: Api<Dev>,
     Path(id): Path<i64>,
     Json(c): Json<IncidentChange>,
 ) -> Result<Json<Value>, ApiError> {
-    st.tokens.check(&headers, Scope::Admin)?;
     let row = st.db.incident(id).await?.ok_or_else(|| not_found(id))?;
     if let Some(cause) = &c.cause {
         check_cause(cause)?;
@@ -251,11 +249,10 @@ pub async fn update(
 
 pub async fn change_orders(
     State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
+    _api: Api<Dev>,
     Path(id): Path<i64>,
     Json(c): Json<OrdersChange>,
 ) -> Result<Json<Value>, ApiError> {
-    st.tokens.check(&headers, Scope::Admin)?;
     match st.db.change_incident_orders(id, &c.add, &c.remove, now_micros()).await {
         Ok(true) => {}
         Ok(false) => return Err(not_found(id)),
@@ -266,8 +263,7 @@ pub async fn change_orders(
     Ok(Json(incident_json(&st, &row)))
 }
 
-pub async fn suggestions(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Vec<Value>>, ApiError> {
-    st.tokens.check(&headers, Scope::Admin)?;
+pub async fn suggestions(State(st): State<Arc<AppState>>, _api: Api<Dev>) -> Result<Json<Vec<Value>>, ApiError> {
     let rows = st.db.lost_orders_without_incident(1000).await?;
     Ok(Json(
         report::suggest(&rows)
@@ -284,7 +280,9 @@ pub async fn suggestions(State(st): State<Arc<AppState>>, headers: HeaderMap) ->
     ))
 }
 
-async fn build_letter(st: &AppState, id: i64) -> Result<Letter, ApiError> {
+/// The incident's letter exactly as it would be sent; reading it is a read of
+/// its lost orders' customer data, recorded for `who`.
+pub async fn build_letter(st: &AppState, id: i64, who: &str) -> Result<Letter, ApiError> {
     let row = st.db.incident(id).await?.ok_or_else(|| not_found(id))?;
     let orders = st.db.incident_lost_orders(id).await?;
     if orders.is_empty() {
@@ -298,25 +296,25 @@ async fn build_letter(st: &AppState, id: i64) -> Result<Letter, ApiError> {
                 .into(),
         ));
     }
+    let ids: Vec<i64> = orders.iter().map(|o| o.id).collect();
+    st.db.audit_customer_reads(who, &ids, now_micros()).await?;
     Ok(report::letter(&row, &orders, &st.orders.report_to, &st.orders.report_cc, &st.display_zone))
 }
 
 pub async fn preview(
     State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
+    api: Api<Dev>,
     Path(id): Path<i64>,
 ) -> Result<Json<Letter>, ApiError> {
-    st.tokens.check(&headers, Scope::Admin)?;
-    Ok(Json(build_letter(&st, id).await?))
+    Ok(Json(build_letter(&st, id, &api.caller.who).await?))
 }
 
 pub async fn send(
     State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
+    api: Api<Dev>,
     Path(id): Path<i64>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    st.tokens.check(&headers, Scope::Admin)?;
-    let l = build_letter(&st, id).await?;
+    let l = build_letter(&st, id, &api.caller.who).await?;
     if !st.notifier.can_email() {
         return Err(ApiError::Conflict(
             "email is not set up: start orderwatch with --smtp URL and --smtp-from ADDR (or notify.smtp_url and notify.smtp_from in the config)"
@@ -343,11 +341,12 @@ pub async fn send(
 
 pub async fn rescue_queue(
     State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
+    api: Api<Mgr>,
     Query(l): Query<Limit>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
-    st.tokens.check(&headers, Scope::Admin)?;
     let rows = st.db.rescue_queue(limit(&l)?).await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    st.db.audit_customer_reads(&api.caller.who, &ids, now_micros()).await?;
     let mut out = Vec::new();
     for r in &rows {
         let mut v = lost_order_json(r, None, &st.display_zone);
@@ -369,11 +368,10 @@ pub async fn calls_json(st: &AppState, lost_order_id: i64) -> Result<Value, ApiE
 
 pub async fn add_call(
     State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
+    api: Api<Mgr>,
     Path(id): Path<i64>,
     Json(c): Json<Call>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    st.tokens.check(&headers, Scope::Admin)?;
     if !OUTCOMES.contains(&c.outcome.as_str()) {
         return Err(ApiError::BadRequest(format!("outcome {:?} is none of {}", c.outcome, OUTCOMES.join(", "))));
     }
@@ -382,6 +380,7 @@ pub async fn add_call(
         return Err(ApiError::NotFound(format!("there is no lost order {id}")));
     }
     let row = st.db.lost_order(id).await?.ok_or_else(|| ApiError::NotFound(format!("there is no lost order {id}")))?;
+    st.db.audit_customer_reads(&api.caller.who, &[id], now_micros()).await?;
     let mut v = lost_order_json(&row, None, &st.display_zone);
     v["calls"] = calls_json(&st, id).await?;
     Ok((StatusCode::CREATED, Json(v)))
