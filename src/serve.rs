@@ -222,6 +222,7 @@ impl Server {
             udp_port: syslog_udp.map(|a| a.port()),
             prometheus: crate::telemetry::prometheus(),
             lost_order_events,
+            shutdown: shutdown.clone(),
         });
         let app = web::app(state).into_make_service_with_connect_info::<SocketAddr>();
         let http_shutdown = shutdown.clone();

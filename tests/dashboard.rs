@@ -78,6 +78,7 @@ async fn harness() -> Harness {
         prometheus: orderwatch::telemetry::prometheus(),
         notifier,
         lost_order_events: tokio::sync::broadcast::channel(16).0,
+        shutdown: Default::default(),
     });
     Harness { app: web::app(state), db, _alerts: alerts, _dir: dir }
 }
@@ -158,10 +159,7 @@ async fn login(h: &Harness, name: &str) -> (String, String) {
     let page = send(h, get("/", Some(&cookie))).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     // A page every role may open carries the CSRF token.
-    let page = send(h, get(if name == "mia" { "/lost-orders" } else { "/search" }, Some(&cookie))).await;
-    if page.status != StatusCode::OK {
-        return (cookie, String::new());
-    }
+    let page = send(h, get("/lost-orders", Some(&cookie))).await;
     let csrf = page.body.split("data-csrf=\"").nth(1).map(|s| s[..s.find('"').unwrap()].to_owned()).unwrap();
     assert_eq!(csrf.len(), 64, "{}", page.body);
     (cookie, csrf)
@@ -367,4 +365,129 @@ async fn static_files_are_embedded_with_cache_headers() {
         assert_eq!(send(&h, again).await.status, StatusCode::NOT_MODIFIED);
     }
     assert_eq!(send(&h, get("/static/nope.js", None)).await.status, StatusCode::NOT_FOUND);
+}
+
+/// A lost order written as the joiner would: the customer and the cart in its summary.
+async fn lost_order(h: &Harness) -> i64 {
+    let summary = serde_json::json!({
+        "customer": {"name": "Иван Петров", "phone": "+79991234567", "email": null},
+        "address": "Волгоград, ул. Мира, 1",
+        "cart": {"items": [{"name": "Штукатурка", "quantity": 12.0, "price": 489.0}], "total": 5868.0},
+        "refused": ["floor: must be >= 0"],
+        "contact_missing": false, "cart_truncated": false, "response": {"floor": ["must be >= 0"]},
+        "network_error": null, "remote_user": null, "manager": false, "attempts_last_hour": null,
+        "backend_errors": [], "backend_saw_it": true,
+    });
+    let now = orderwatch::event::now_micros();
+    let w = orderwatch::db::AttemptWrite {
+        evidence_ids: vec![],
+        lost: Some(orderwatch::db::LostOrderFields {
+            at: now,
+            endpoint: "orders".into(),
+            status_code: Some(400),
+            cause: "rejected",
+            client_ip: Some("203.0.113.9".into()),
+            summary: summary.to_string(),
+            test_reason: None,
+        }),
+        keep_id: None,
+    };
+    h.db.apply_join(&[w], &[], &[], now).await.unwrap()[0]
+}
+
+#[tokio::test]
+async fn lost_order_pages_show_customer_data_and_audit_every_read() {
+    let h = harness().await;
+    let id = lost_order(&h).await;
+    let (mgr, mgr_csrf) = login(&h, "mia").await;
+    let (dev, dev_csrf) = login(&h, "dev").await;
+    let r = send(&h, get("/lost-orders?cause=rejected&period=today", Some(&mgr))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("Иван Петров") && r.body.contains("5 868.00"), "{}", r.body);
+    let r = send(&h, get(&format!("/lost-orders/{id}"), Some(&mgr))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("+79991234567") && r.body.contains("floor: must be"));
+    assert!(!r.body.contains("it-was-me"), "a manager has no developer actions");
+    // A bad filter: a message next to the field, not an error page.
+    let r = send(&h, get("/lost-orders?cause=nonsense", Some(&mgr))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("Выберите из списка."));
+    // Unknown ids are 404 pages.
+    assert_eq!(send(&h, get("/lost-orders/999999", Some(&mgr))).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(send(&h, get("/lost-orders/abc", Some(&mgr))).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(send(&h, get("/incidents/999999", Some(&dev))).await.status, StatusCode::NOT_FOUND);
+    // The rescue form: a missing outcome gets its message next to the field.
+    let path = format!("/lost-orders/{id}/calls");
+    let r = send(&h, post_form(&path, Some(&mgr), &[("csrf", &mgr_csrf), ("back", "rescue"), ("note", "x")])).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains(&format!("id=\"outcome-error-{id}\"")), "{}", r.body);
+    let r =
+        send(&h, post_form(&path, Some(&mgr), &[("csrf", &mgr_csrf), ("back", "rescue"), ("outcome", "call_back")]))
+            .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.location(), "/rescue?saved=1");
+    // A manager may not change a status; a developer may ("it was me").
+    let status_path = format!("/lost-orders/{id}/status");
+    let r = send(&h, post_form(&status_path, Some(&mgr), &[("csrf", &mgr_csrf), ("status", "test")])).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = send(&h, post_form(&status_path, Some(&dev), &[("csrf", &dev_csrf), ("status", "test")])).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(h.db.lost_order(id).await.unwrap().unwrap().status, "test");
+    // Every read is in the audit log, with who read it.
+    let audit = h.db.audit_log(100).await.unwrap();
+    let object = format!("lost_order:{id}");
+    assert!(audit.iter().any(|a| a.who == "mia" && a.object == object && a.action == "read_customer_data"));
+    assert!(audit.iter().filter(|a| a.who == "mia").count() >= 3, "list, detail and the rescue queue");
+    // The API's reads too.
+    let r = send(
+        &h,
+        Request::get(format!("/api/v1/lost-orders/{id}"))
+            .header("authorization", "Bearer admin-token")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(h.db.audit_log(1).await.unwrap()[0].who == "api-token");
+}
+
+#[tokio::test]
+async fn the_incident_form_says_what_is_wrong_next_to_each_field() {
+    let h = harness().await;
+    let id = lost_order(&h).await;
+    let (dev, csrf) = login(&h, "dev").await;
+    let r = send(
+        &h,
+        post_form(&format!("/lost-orders/{id}/incident"), Some(&dev), &[("csrf", &csrf), ("incident", "new")]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let incident = r.location().to_owned();
+    assert!(incident.starts_with("/incidents/"));
+    let r = send(
+        &h,
+        post_form(&incident, Some(&dev), &[("csrf", &csrf), ("title", ""), ("plain_cause", " "), ("status", "weird")]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("id=\"title-error\"") && r.body.contains("id=\"plain_cause-error\""), "{}", r.body);
+    let r = send(
+        &h,
+        post_form(
+            &incident,
+            Some(&dev),
+            &[
+                ("csrf", &csrf),
+                ("title", "Basement floors"),
+                ("plain_cause", "We refused floors below zero."),
+                ("status", "open"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    // No recipients configured: the preview says what to set, on the page.
+    let r = send(&h, get(&format!("{incident}/preview"), Some(&dev))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("id=\"letter-problem\"") && r.body.contains("[report]"), "{}", r.body);
 }

@@ -71,6 +71,177 @@ pub const WORDS: &[(&str, &str, &str)] = &[
     ("who", "Who", "Кто"),
     ("action", "Action", "Действие"),
     ("object", "Object", "Объект"),
+    // Lost orders
+    ("lost_order", "Lost order", "Потерянный заказ"),
+    ("no_lost_order", "There is no lost order", "Нет потерянного заказа"),
+    ("no_lost_orders", "No lost orders here.", "Потерянных заказов нет."),
+    ("live", "live", "в реальном времени"),
+    ("today", "Today", "Сегодня"),
+    ("last_7_days", "7 days", "7 дней"),
+    ("last_30_days", "30 days", "30 дней"),
+    ("all_time", "All time", "За всё время"),
+    ("all_causes", "All causes", "Все причины"),
+    ("money_lost", "Money in the carts lost", "Сумма потерянных корзин"),
+    (
+        "counts_hint",
+        "Counts leave out the developers' own test orders.",
+        "В подсчёт не входят тестовые заказы разработчиков.",
+    ),
+    ("cause", "Cause", "Причина"),
+    ("status", "Status", "Статус"),
+    ("period", "Period", "Период"),
+    ("any", "Any", "Любой"),
+    ("show", "Show", "Показать"),
+    ("time", "Time", "Время"),
+    ("customer", "Customer", "Покупатель"),
+    ("cart", "Cart", "Корзина"),
+    ("cart_total", "Cart total", "Сумма корзины"),
+    ("unknown", "unknown", "неизвестно"),
+    ("choose_from_list", "Choose one of the list.", "Выберите из списка."),
+    ("cause_rejected", "Refused by the server", "Отклонён сервером"),
+    ("cause_rate_limited", "Rate limit", "Лимит частоты"),
+    ("cause_server_error", "Server error", "Ошибка сервера"),
+    ("cause_network", "Network", "Сеть"),
+    ("cause_client_gone", "Customer left", "Покупатель ушёл"),
+    (
+        "cause_plain_rejected",
+        "The server refused the order the site sent: it did not accept some of its fields.",
+        "Сервер отклонил заказ, который отправил сайт: ему не понравились некоторые поля.",
+    ),
+    (
+        "cause_plain_rate_limited",
+        "The server refused the order because this customer had ordered too often (the rate limit).",
+        "Сервер отклонил заказ, потому что покупатель заказывал слишком часто (лимит частоты).",
+    ),
+    (
+        "cause_plain_server_error",
+        "The server failed while placing the order (an error in the backend).",
+        "Сервер сломался, оформляя заказ (ошибка в бэкенде).",
+    ),
+    (
+        "cause_plain_network",
+        "The order never reached the server: probably the customer's connection (timeout or network error).",
+        "Заказ не дошёл до сервера: вероятно, связь у покупателя (таймаут или ошибка сети).",
+    ),
+    (
+        "cause_plain_client_gone",
+        "The customer's browser closed the connection before the server answered.",
+        "Браузер покупателя закрыл соединение раньше, чем сервер ответил.",
+    ),
+    ("status_new", "new", "новый"),
+    ("status_test", "test (it was me)", "тест (это был я)"),
+    ("status_investigating", "investigating", "разбираемся"),
+    ("status_reported", "reported", "отправлен отчёт"),
+    ("status_rescued", "rescued", "спасён"),
+    ("status_lost", "lost", "потерян"),
+    ("answered", "answered", "ответ"),
+    ("no_answer", "no answer", "нет ответа"),
+    ("test_reason", "Recognised as a test", "Распознан как тест"),
+    ("refused_fields", "What the server refused:", "Что не понравилось серверу:"),
+    (
+        "attempts_last_hour",
+        "Order attempts from this address in the hour before",
+        "Попыток заказа с этого адреса за час до этого",
+    ),
+    (
+        "is_manager",
+        "this is a shop manager: the managers' exemption from the limit may be broken",
+        "это менеджер магазина: возможно, сломалось исключение менеджеров из лимита",
+    ),
+    ("browser_saw", "The browser saw", "Браузер увидел"),
+    ("backend_error", "Backend error", "Ошибка бэкенда"),
+    (
+        "contact_missing",
+        "No phone or email was found in what the site reported.",
+        "В данных сайта нет ни телефона, ни почты.",
+    ),
+    ("no_cart", "The site reported no cart.", "Сайт не прислал корзину."),
+    (
+        "cart_truncated",
+        "The cart arrived cut short by the browser SDK: raise its normalizeDepth (10 works).",
+        "Корзина пришла обрезанной браузерным SDK: увеличьте normalizeDepth (подходит 10).",
+    ),
+    ("actions", "Actions", "Действия"),
+    ("it_was_me", "It was me (a test order)", "Это был я (тестовый заказ)"),
+    ("change_status", "Status", "Статус"),
+    ("save", "Save", "Сохранить"),
+    ("add_to_incident", "Add to an incident", "Добавить в инцидент"),
+    ("in_incident", "In incident", "В инциденте"),
+    ("new_incident", "A new incident", "Новый инцидент"),
+    ("add", "Add", "Добавить"),
+    ("no_incident", "There is no incident", "Нет инцидента"),
+    ("server_answer", "The server's answer", "Ответ сервера"),
+    ("evidence", "Evidence", "Улики"),
+    ("request_id", "request", "запрос"),
+    ("in_context", "This line in its context", "Эта строка в контексте"),
+    ("request", "Request", "Запрос"),
+    ("extra", "Extra", "Дополнительно"),
+    ("contexts", "Contexts", "Контексты"),
+    // Rescue
+    ("calls", "Calls", "Звонки"),
+    ("no_calls", "No calls yet.", "Звонков ещё не было."),
+    ("call_outcome", "Outcome of the call", "Итог звонка"),
+    ("note", "Note", "Заметка"),
+    ("record_call", "Record the call", "Записать звонок"),
+    ("choose_outcome", "Choose what came of the call.", "Выберите, чем закончился звонок."),
+    ("note_too_long", "The note is longer than 10 000 characters.", "Заметка длиннее 10 000 символов."),
+    ("outcome_rescued", "rescued: the order is placed", "спасён: заказ оформлен"),
+    ("outcome_lost", "lost: the customer does not want it", "потерян: покупатель отказался"),
+    ("outcome_no_answer", "no answer", "не ответил"),
+    ("outcome_call_back", "call back later", "перезвонить позже"),
+    (
+        "rescue_hint",
+        "Customers whose order was lost, newest first: call them, save the order, record what came of it.",
+        "Покупатели, чей заказ потерялся, сначала новые: позвоните, спасите заказ, запишите итог.",
+    ),
+    ("queue_empty", "Nobody to call.", "Звонить некому."),
+    // Incidents
+    ("incident", "Incident", "Инцидент"),
+    ("title", "Title", "Название"),
+    ("updated", "Updated", "Обновлён"),
+    ("incident_open", "open", "открыт"),
+    ("incident_reported", "reported", "отчёт отправлен"),
+    ("incident_closed", "closed", "закрыт"),
+    ("no_incidents", "No incidents yet.", "Инцидентов пока нет."),
+    ("suggestions", "Suggested incidents", "Предлагаемые инциденты"),
+    (
+        "suggestions_hint",
+        "Lost orders in no incident, grouped by cause and what failed.",
+        "Потерянные заказы без инцидента, сгруппированные по причине и тому, что сломалось.",
+    ),
+    ("no_suggestions", "Every lost order is in an incident.", "Все потерянные заказы уже в инцидентах."),
+    ("lost_orders_count", "lost orders", "потерянных заказов"),
+    ("create_incident", "Create the incident", "Создать инцидент"),
+    ("choose_lost_orders", "Choose the lost orders it is about.", "Выберите потерянные заказы, о которых он."),
+    ("plain_cause", "The cause in plain words", "Причина простыми словами"),
+    (
+        "plain_cause_hint",
+        "For the head of the business, not for developers: what broke and what it meant for customers.",
+        "Для руководителя, а не для разработчиков: что сломалось и что это значило для покупателей.",
+    ),
+    (
+        "plain_cause_required",
+        "Write the cause in plain words: the letter is about it.",
+        "Напишите причину простыми словами: письмо о ней.",
+    ),
+    ("what_was_done", "What was done or will be done", "Что сделано или будет сделано"),
+    ("assignee", "Assignee", "Ответственный"),
+    ("too_long_200", "Longer than 200 characters.", "Длиннее 200 символов."),
+    ("too_long_10000", "Longer than 10 000 characters.", "Длиннее 10 000 символов."),
+    ("letter_preview", "The letter, as it will be sent", "Письмо, как оно будет отправлено"),
+    ("letters_sent", "Letters sent", "Отправленные письма"),
+    ("no_letters", "No letter sent yet.", "Писем ещё не отправляли."),
+    ("timeline", "Timeline", "История"),
+    ("delivered", "delivered", "доставлено"),
+    ("delivery_failed", "delivery failed", "не доставлено"),
+    ("delivery_pending", "waiting to be delivered", "ждёт доставки"),
+    ("attempts", "attempts", "попыток"),
+    ("letter_queued", "The letter is on its way.", "Письмо отправляется."),
+    ("to", "To", "Кому"),
+    ("cc", "Copy", "Копия"),
+    ("subject", "Subject", "Тема"),
+    ("html_version", "The HTML version", "HTML-версия"),
+    ("send_letter", "Send the letter", "Отправить письмо"),
 ];
 
 /// The word for `key` in `lang`; the key itself when the table lacks it.
@@ -99,6 +270,23 @@ mod tests {
             assert!(seen.insert(*k), "key {k} is in the table twice");
             assert!(!en.trim().is_empty(), "{k} has no English");
             assert!(!ru.trim().is_empty(), "{k} has no Russian");
+        }
+    }
+
+    /// Keys made from the domain's names: every cause, status and outcome has its words.
+    #[test]
+    fn every_domain_name_has_words() {
+        let mut keys = Vec::new();
+        for c in crate::orders::Cause::ALL {
+            keys.push(format!("cause_{}", c.as_str()));
+            keys.push(format!("cause_plain_{}", c.as_str()));
+        }
+        keys.extend(crate::web::orders::STATUSES.iter().map(|s| format!("status_{s}")));
+        keys.extend(crate::web::incidents::OUTCOMES.iter().map(|s| format!("outcome_{s}")));
+        keys.extend(crate::orders::report::INCIDENT_STATUSES.iter().map(|s| format!("incident_{s}")));
+        keys.extend(crate::web::session::Role::ALL.iter().map(|r| r.as_str().to_owned()));
+        for k in keys {
+            assert!(WORDS.iter().any(|w| w.0 == k), "{k} is missing from i18n::WORDS");
         }
     }
 

@@ -32,17 +32,17 @@ pub const OUTCOMES: [&str; 4] = ["rescued", "lost", "no_answer", "call_back"];
 #[serde(deny_unknown_fields)]
 pub struct NewIncident {
     #[serde(default)]
-    title: Option<String>,
+    pub title: Option<String>,
     #[serde(default)]
-    cause: Option<String>,
+    pub cause: Option<String>,
     #[serde(default)]
-    plain_cause: Option<String>,
+    pub plain_cause: Option<String>,
     #[serde(default)]
-    actions: Option<String>,
+    pub actions: Option<String>,
     #[serde(default)]
-    assignee: Option<String>,
+    pub assignee: Option<String>,
     #[serde(default)]
-    lost_orders: Vec<i64>,
+    pub lost_orders: Vec<i64>,
 }
 
 #[derive(Deserialize)]
@@ -134,6 +134,13 @@ pub async fn create(
     _api: Api<Dev>,
     Json(n): Json<NewIncident>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = create_incident(&st, n).await?;
+    let row = st.db.incident(id).await?.ok_or_else(|| not_found(id))?;
+    Ok((StatusCode::CREATED, Json(incident_json(&st, &row))))
+}
+
+/// A new incident (the API and the dashboard): unstated fields come from its first lost order.
+pub async fn create_incident(st: &AppState, n: NewIncident) -> Result<i64, ApiError> {
     // Unstated fields come from the first lost order: its cause and the suggested title.
     let first = match n.lost_orders.first() {
         Some(&id) => Some(
@@ -163,9 +170,7 @@ pub async fn create(
         status: "open".into(),
         cause,
     };
-    let id = st.db.create_incident(&f, &n.lost_orders, now_micros()).await?;
-    let row = st.db.incident(id).await?.ok_or_else(|| not_found(id))?;
-    Ok((StatusCode::CREATED, Json(incident_json(&st, &row))))
+    Ok(st.db.create_incident(&f, &n.lost_orders, now_micros()).await?)
 }
 
 pub async fn get_one(
@@ -314,7 +319,14 @@ pub async fn send(
     api: Api<Dev>,
     Path(id): Path<i64>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let l = build_letter(&st, id, &api.caller.who).await?;
+    let (report_id, l) = send_letter(&st, id, &api.caller.who).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"report_id": report_id, "letter": l}))))
+}
+
+/// Queues the incident's letter in the outbox and keeps a copy (the API and
+/// the dashboard): the report's id and the letter.
+pub async fn send_letter(st: &AppState, id: i64, who: &str) -> Result<(i64, Letter), ApiError> {
+    let l = build_letter(st, id, who).await?;
     if !st.notifier.can_email() {
         return Err(ApiError::Conflict(
             "email is not set up: start orderwatch with --smtp URL and --smtp-from ADDR (or notify.smtp_url and notify.smtp_from in the config)"
@@ -336,7 +348,7 @@ pub async fn send(
     let recipients = json!({"to": l.to, "cc": l.cc}).to_string();
     let report_id = st.db.record_report(id, &recipients, &l.subject, &l.text, &l.html, &letter, now).await?;
     st.notifier.wake();
-    Ok((StatusCode::ACCEPTED, Json(json!({"report_id": report_id, "letter": l}))))
+    Ok((report_id, l))
 }
 
 pub async fn rescue_queue(

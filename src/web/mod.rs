@@ -66,6 +66,8 @@ pub struct AppState {
     pub notifier: Notifier,
     /// Ids of lost orders the detector created or changed (the live list listens).
     pub lost_order_events: tokio::sync::broadcast::Sender<i64>,
+    /// Cancelled at shutdown: long-lived answers (the live list's event stream) end with it.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 pub fn app(state: Arc<AppState>) -> Router {

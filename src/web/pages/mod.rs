@@ -14,6 +14,9 @@
 //! its words in `i18n::WORDS`, and a `NAV` entry if it belongs in the menu.
 
 pub mod account;
+pub mod incidents;
+pub mod lost_orders;
+pub mod rescue;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -55,6 +58,17 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/account/lang", post(account::set_lang))
         .route("/users", get(account::users))
         .route("/search", get(search_placeholder))
+        .route("/lost-orders", get(lost_orders::list))
+        .route("/lost-orders/events", get(lost_orders::events))
+        .route("/lost-orders/{id}", get(lost_orders::detail))
+        .route("/lost-orders/{id}/status", post(lost_orders::set_status))
+        .route("/lost-orders/{id}/incident", post(lost_orders::to_incident))
+        .route("/lost-orders/{id}/calls", post(rescue::record_call))
+        .route("/rescue", get(rescue::queue))
+        .route("/incidents", get(incidents::list).post(incidents::create))
+        .route("/incidents/{id}", get(incidents::detail).post(incidents::update))
+        .route("/incidents/{id}/preview", get(incidents::preview))
+        .route("/incidents/{id}/send", post(incidents::send))
 }
 
 /// What every page's base layout needs.
