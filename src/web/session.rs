@@ -120,7 +120,7 @@ pub struct CurrentUser {
 impl CurrentUser {
     /// `Ok` when the user's role includes `need`, else a 403 page.
     pub fn require(&self, need: Role) -> Result<(), PageError> {
-        if self.role.allows(need) { Ok(()) } else { Err(PageError::Forbidden(self.lang)) }
+        if self.role.allows(need) { Ok(()) } else { Err(PageError::Forbidden(self.lang, Some(Box::new(self.clone())))) }
     }
 
     pub fn can(&self, need: Role) -> bool {

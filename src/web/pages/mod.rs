@@ -175,12 +175,13 @@ pub enum PageError {
     /// No session: to the login page, back to `next` (a path only) after it.
     #[error("log in first")]
     Login { next: String },
+    /// The user is kept so the page still has the menu.
     #[error("forbidden")]
-    Forbidden(Lang),
+    Forbidden(Lang, Option<Box<CurrentUser>>),
     #[error("the form is out of date")]
     Csrf(Lang),
     #[error("{1}")]
-    NotFound(Lang, String),
+    NotFound(Lang, String, Option<Box<CurrentUser>>),
     #[error("{1}")]
     BadRequest(Lang, String),
     #[error("internal error")]
@@ -189,7 +190,7 @@ pub enum PageError {
 
 impl PageError {
     pub fn not_found(user: &CurrentUser, what: String) -> PageError {
-        PageError::NotFound(user.lang, what)
+        PageError::NotFound(user.lang, what, Some(Box::new(user.clone())))
     }
 }
 
@@ -209,6 +210,7 @@ struct ErrorPage {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
+        let mut user = None;
         let (status, lang, message) = match self {
             PageError::Login { next } => {
                 let next = crate::web::session::safe_next(Some(&next));
@@ -216,9 +218,15 @@ impl IntoResponse for PageError {
                     url::form_urlencoded::Serializer::new(String::new()).append_pair("next", &next).finish();
                 return Redirect::to(&format!("/login?{q}")).into_response();
             }
-            PageError::Forbidden(l) => (StatusCode::FORBIDDEN, l, i18n::t(l, "forbidden_text").to_owned()),
+            PageError::Forbidden(l, u) => {
+                user = u;
+                (StatusCode::FORBIDDEN, l, i18n::t(l, "forbidden_text").to_owned())
+            }
             PageError::Csrf(l) => (StatusCode::FORBIDDEN, l, i18n::t(l, "csrf_text").to_owned()),
-            PageError::NotFound(l, m) => (StatusCode::NOT_FOUND, l, m),
+            PageError::NotFound(l, m, u) => {
+                user = u;
+                (StatusCode::NOT_FOUND, l, m)
+            }
             PageError::BadRequest(l, m) => (StatusCode::BAD_REQUEST, l, m),
             PageError::Internal(l, e) => {
                 tracing::error!(error = format!("{e:#}"), "a page failed");
@@ -226,7 +234,11 @@ impl IntoResponse for PageError {
             }
         };
         let title = format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or(""));
-        render_status(status, &ErrorPage { ctx: Layout::anonymous(lang, title), code: status.as_u16(), message })
+        let ctx = match user {
+            Some(u) => Layout::new(&u, "", title),
+            None => Layout::anonymous(lang, title),
+        };
+        render_status(status, &ErrorPage { ctx, code: status.as_u16(), message })
     }
 }
 
@@ -272,9 +284,7 @@ pub async fn fallback(
     if uri.path().starts_with("/api/") {
         return crate::web::error::ApiError::NotFound(format!("no API endpoint at {}", uri.path())).into_response();
     }
-    let lang = match crate::web::session::from_headers(&st.db, &headers).await {
-        Ok(Some(u)) => u.lang,
-        _ => Lang::En,
-    };
-    PageError::NotFound(lang, i18n::t(lang, "no_such_page").into()).into_response()
+    let user = crate::web::session::from_headers(&st.db, &headers).await.ok().flatten();
+    let lang = user.as_ref().map_or(Lang::En, |u| u.lang);
+    PageError::NotFound(lang, i18n::t(lang, "no_such_page").into(), user.map(Box::new)).into_response()
 }
