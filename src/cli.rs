@@ -1,5 +1,6 @@
 //! The command line: `serve`, `search`, `tail`, `projects`, `lost-orders`,
-//! `check-config`, `demo`. `search`, `tail`, `projects` and `lost-orders` are clients of a running server's API, so
+//! `check-config`, `demo`, `user`. `user` works on the data directory itself (like
+//! `serve`, it finds it through --config and --data). `search`, `tail`, `projects` and `lost-orders` are clients of a running server's API, so
 //! they see exactly what the API sees (including the live head of the store).
 
 use std::path::{Path, PathBuf};
@@ -39,6 +40,49 @@ pub enum Command {
     /// Serve, and play a simulated shop against it: lost orders of every cause within seconds.
     #[command(mut_arg("data", |a| a.help("Data directory [default: a temporary directory, removed at exit]")))]
     Demo(crate::demo::DemoArgs),
+    /// Dashboard users: add one (the password is read from standard input), list them.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Add a dashboard user; the password (10 characters or more) is read from standard input.
+    Add(UserAddArgs),
+    /// List the dashboard users: name, role, language.
+    List(DataArgs),
+}
+
+/// Where the data directory is, as `serve` finds it.
+#[derive(Args)]
+pub struct DataArgs {
+    /// TOML config file (its `data` key names the data directory).
+    #[arg(long, env = "ORDERWATCH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory [default: ./orderwatch-data].
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+}
+
+impl DataArgs {
+    fn data_dir(&self) -> anyhow::Result<PathBuf> {
+        let args = ServeArgs { config: self.config.clone(), data: self.data.clone(), ..Default::default() };
+        Ok(args.settings()?.data)
+    }
+}
+
+#[derive(Args)]
+pub struct UserAddArgs {
+    /// The user's login name.
+    pub name: String,
+    /// admin (everything), developer (everything but users), manager (lost orders and the rescue queue).
+    #[arg(long)]
+    pub role: String,
+    /// The dashboard's language for this user: en or ru.
+    #[arg(long, default_value = "en")]
+    pub lang: String,
+    #[command(flatten)]
+    pub data: DataArgs,
 }
 
 #[derive(Args)]
@@ -337,5 +381,59 @@ pub fn check_config(file: &Path) -> anyhow::Result<()> {
     let settings = Config::load(file)?.validate()?;
     println!("{file}: OK", file = file.display());
     println!("{settings:#?}");
+    Ok(())
+}
+
+/// Opens the data directory's database (creating it, as `serve` would).
+async fn open_data(args: &DataArgs) -> anyhow::Result<crate::db::Db> {
+    let dir = args.data_dir()?;
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create the data directory {}; choose another with --data", dir.display()))?;
+    crate::db::Db::open_sqlite(&dir.join(crate::serve::DB_FILE))
+        .await
+        .with_context(|| format!("cannot open the database in {}", dir.display()))
+}
+
+/// `orderwatch user add NAME --role ROLE [--lang en|ru]`, the password from standard input.
+pub async fn user_add(args: UserAddArgs) -> anyhow::Result<()> {
+    use crate::web::session::{Lang, Role, add_user};
+    let role = Role::parse(&args.role)
+        .with_context(|| format!("role {:?} is none of admin, developer, manager", args.role))?;
+    let lang = Lang::parse(&args.lang).with_context(|| format!("language {:?} is neither en nor ru", args.lang))?;
+    let mut password = String::new();
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprint!("Password for {} (10 characters or more, then Enter): ", args.name);
+    }
+    std::io::stdin().read_line(&mut password).context("cannot read the password from standard input")?;
+    let password = password.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        bail!(
+            "no password on standard input: e.g. `echo 'a long password' | orderwatch user add {} --role {}`",
+            args.name,
+            args.role
+        );
+    }
+    let db = open_data(&args.data).await?;
+    let r = add_user(&db, &args.name, password, role, lang).await;
+    db.close().await;
+    r?;
+    println!("added {} ({}, {})", args.name.trim(), role.as_str(), lang.as_str());
+    Ok(())
+}
+
+/// `orderwatch user list`.
+pub async fn user_list(args: DataArgs) -> anyhow::Result<()> {
+    let db = open_data(&args).await?;
+    let users = db.users().await;
+    db.close().await;
+    let users = users?;
+    if users.is_empty() {
+        println!(
+            "No users yet: `orderwatch serve` creates `admin` at its first start, or add one with `orderwatch user add`."
+        );
+    }
+    for u in users {
+        println!("{:<24} {:<10} {}", u.name, u.role, u.lang);
+    }
     Ok(())
 }

@@ -22,6 +22,8 @@ fn main() -> std::process::ExitCode {
             Command::Projects(args) => cli::projects(args).await,
             Command::LostOrders(args) => cli::lost_orders(args).await,
             Command::Demo(args) => orderwatch::demo::run(args).await,
+            Command::User(cli::UserCommand::Add(args)) => cli::user_add(args).await,
+            Command::User(cli::UserCommand::List(args)) => cli::user_list(args).await,
         }
     });
     match result {

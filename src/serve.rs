@@ -34,6 +34,8 @@ pub struct Server {
     /// The generated admin token, and whether it was generated just now (first start).
     pub admin_token: (String, bool),
     pub ingest_token: String,
+    /// The password of the `admin` user created at this start (the first), to print once.
+    pub first_admin_password: Option<String>,
     pub store: LogStore,
     notifier: Notifier,
     alerts: AlertEngine,
@@ -57,6 +59,16 @@ impl Server {
         let db = Db::open_sqlite(&s.data.join(DB_FILE)).await.context("cannot open the database")?;
         let admin_token = db.setting_or_insert("api_token", auth::generate_token).await?;
         let (ingest_token, _) = db.setting_or_insert("ingest_token", auth::generate_token).await?;
+        // The dashboard's first admin, when there is no user yet: its password is shown once.
+        let first_admin_password = if db.user_count().await? == 0 {
+            let pw = crate::web::session::random_password();
+            crate::web::session::add_user(&db, "admin", &pw, crate::web::session::Role::Admin, crate::web::session::Lang::En)
+                .await
+                .context("cannot create the first dashboard user")?;
+            Some(pw)
+        } else {
+            None
+        };
         // The Sentry project every SDK can report to from the start (its key is a DSN's public key).
         db.ensure_default_project(|| auth::generate_token()[..32].to_owned(), crate::event::now_micros()).await?;
 
@@ -147,6 +159,7 @@ impl Server {
         .await?;
 
         let orders_settings = Arc::new(s.orders.clone());
+        let (lost_order_events, _) = tokio::sync::broadcast::channel(256);
         let orders = crate::orders::detector::Detector::start(
             db.clone(),
             store.clone(),
@@ -155,6 +168,7 @@ impl Server {
                 settings: orders_settings.clone(),
                 public_url: s.public_url.clone(),
                 zone: s.default_zone.clone(),
+                changed: Some(lost_order_events.clone()),
             },
         )
         .await?;
@@ -207,6 +221,8 @@ impl Server {
             display_zone: s.default_zone.clone(),
             udp_port: syslog_udp.map(|a| a.port()),
             prometheus: crate::telemetry::prometheus(),
+            lost_order_events,
+            shutdown: shutdown.clone(),
         });
         let app = web::app(state).into_make_service_with_connect_info::<SocketAddr>();
         let http_shutdown = shutdown.clone();
@@ -226,6 +242,7 @@ impl Server {
             syslog_tls,
             admin_token,
             ingest_token,
+            first_admin_password,
             store,
             notifier,
             alerts,
@@ -311,6 +328,13 @@ impl Server {
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let server = Server::start(settings).await?;
     println!("{}", server.banner());
+    if let Some(pw) = &server.first_admin_password {
+        // Shown once, on stderr with the token's kind of secret; never stored in clear.
+        eprintln!(
+            "Dashboard: log in at http://{}/login as admin with the password {pw}\n  (shown once; add users with `orderwatch user add NAME --role admin|developer|manager`)",
+            server.http
+        );
+    }
     wait_for_signal().await;
     tracing::info!("shutting down: flushing the log store");
     server.shutdown().await;

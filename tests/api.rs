@@ -103,6 +103,8 @@ async fn harness_full(
         udp_port: None,
         prometheus: orderwatch::telemetry::prometheus(),
         notifier: notifier.clone(),
+        lost_order_events: tokio::sync::broadcast::channel(16).0,
+        shutdown: Default::default(),
     });
     Harness { app: web::app(state), db: harness_db, notifier, _alerts: alerts, _dir: dir }
 }

@@ -32,6 +32,8 @@ pub use errors::{LeftAside,
     RawEnvelope, Recorded,
 };
 mod searches;
+mod users;
+pub use users::{AuditRow, SessionRow, UserRow};
 pub use incidents::{IncidentEvent, IncidentFields, IncidentRow, ReportRow, RescueCall};
 pub use health::{FlowCount, HealthState};
 pub use orders::{AttemptWrite, EvidenceRow, LostOrderFields, LostOrderFilter, LostOrderRow, NewEvidence};

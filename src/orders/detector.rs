@@ -44,6 +44,8 @@ pub struct DetectorOptions {
     pub settings: Arc<OrdersSettings>,
     pub public_url: String,
     pub zone: jiff::tz::TimeZone,
+    /// Told the id of every lost order created or changed (the dashboard's live list).
+    pub changed: Option<tokio::sync::broadcast::Sender<i64>>,
 }
 
 /// Log lines read as evidence, and how far the follower has read.
@@ -351,7 +353,13 @@ impl Joiner {
             let heir = heirs.into_iter().max_by_key(|(id, n)| (*n, -id)).map(|(id, _)| id);
             emptied.push((old, heir));
         }
-        self.db.apply_join(&writes, &emptied, &[row.id], now).await?;
+        let created = self.db.apply_join(&writes, &emptied, &[row.id], now).await?;
+        if let Some(tx) = &self.opts.changed {
+            // No receiver (no page open) is not an error.
+            for id in created.iter().chain(writes.iter().filter(|w| w.lost.is_some()).filter_map(|w| w.keep_id.as_ref())) {
+                let _ = tx.send(*id);
+            }
+        }
         Ok(())
     }
 

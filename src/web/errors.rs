@@ -13,14 +13,13 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::db::{ErrorEventRow, ErrorGroup, GroupStatus};
 use crate::event::{now_micros, zoned};
 use crate::web::AppState;
-use crate::web::auth::Scope;
+use crate::web::auth::{Api, Dev};
 use crate::web::error::ApiError;
 
 #[derive(Deserialize)]
@@ -71,10 +70,9 @@ fn no_group(id: i64) -> ApiError {
 
 pub async fn event(
     State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
+    _api: Api<Dev>,
     Path(event_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    st.tokens.check(&headers, Scope::Admin)?;
     let found = match crate::sentry::envelope::normalise_event_id(&event_id) {
         Some(id) => st.db.error_event(&id).await?,
         None => None,
@@ -87,21 +85,19 @@ pub async fn event(
 
 pub async fn groups(
     State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
+    _api: Api<Dev>,
     Query(l): Query<Limit>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
-    st.tokens.check(&headers, Scope::Admin)?;
     let all = st.db.error_groups(limit(&l)?).await?;
     Ok(Json(all.into_iter().map(|g| group_json(&st, g)).collect()))
 }
 
 pub async fn group_events(
     State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
+    _api: Api<Dev>,
     Path(id): Path<i64>,
     Query(l): Query<Limit>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
-    st.tokens.check(&headers, Scope::Admin)?;
     if st.db.error_group(id).await?.is_none() {
         return Err(no_group(id));
     }
@@ -111,10 +107,9 @@ pub async fn group_events(
 
 pub async fn group(
     State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
+    _api: Api<Dev>,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    st.tokens.check(&headers, Scope::Admin)?;
     let g = st.db.error_group(id).await?.ok_or_else(|| no_group(id))?;
     Ok(Json(group_json(&st, g)))
 }
@@ -129,11 +124,10 @@ struct StatusBody {
 /// group with a regression alert; `ignored`: never alerted on; `unresolved`.
 pub async fn set_status(
     State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
+    _api: Api<Dev>,
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    st.tokens.check(&headers, Scope::Admin)?;
     let expected = r#"send {"status": "unresolved"}, {"status": "resolved"} or {"status": "ignored"}"#;
     let b: StatusBody = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("the body is not a status ({e}); {expected}")))?;
@@ -147,10 +141,9 @@ pub async fn set_status(
 /// gave up on after repeated failures (kept, never dropped), with the last error.
 pub async fn left_aside(
     State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
+    _api: Api<Dev>,
     Query(l): Query<Limit>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
-    st.tokens.check(&headers, Scope::Admin)?;
     let all = st.db.left_aside_envelopes(limit(&l)?).await?;
     Ok(Json(
         all.into_iter()
@@ -171,10 +164,9 @@ pub async fn left_aside(
 /// `POST /api/v1/sentry/envelopes/{id}/retry`: processing tries the envelope again.
 pub async fn retry_envelope(
     State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
+    _api: Api<Dev>,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    st.tokens.check(&headers, Scope::Admin)?;
     if !st.db.retry_envelope(id).await? {
         return Err(ApiError::NotFound(format!("there is no unprocessed Sentry envelope {id}")));
     }

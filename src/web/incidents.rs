@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -22,7 +22,7 @@ use crate::orders::Cause;
 use crate::orders::render::{lost_order_json, time};
 use crate::orders::report::{self, INCIDENT_STATUSES, Letter};
 use crate::web::AppState;
-use crate::web::auth::Scope;
+use crate::web::auth::{Api, Dev, Mgr};
 use crate::web::error::ApiError;
 
 /// What a manager may record about a call.
@@ -32,17 +32,17 @@ pub const OUTCOMES: [&str; 4] = ["rescued", "lost", "no_answer", "call_back"];
 #[serde(deny_unknown_fields)]
 pub struct NewIncident {
     #[serde(default)]
-    title: Option<String>,
+    pub title: Option<String>,
     #[serde(default)]
-    cause: Option<String>,
+    pub cause: Option<String>,
     #[serde(default)]
-    plain_cause: Option<String>,
+    pub plain_cause: Option<String>,
     #[serde(default)]
-    actions: Option<String>,
+    pub actions: Option<String>,
     #[serde(default)]
-    assignee: Option<String>,
+    pub assignee: Option<String>,
     #[serde(default)]
-    lost_orders: Vec<i64>,
+    pub lost_orders: Vec<i64>,
 }
 
 #[derive(Deserialize)]
@@ -122,20 +122,25 @@ fn incident_json(st: &AppState, i: &IncidentRow) -> Value {
 
 pub async fn list(
     State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
+    _api: Api<Dev>,
     Query(l): Query<Limit>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
-    st.tokens.check(&headers, Scope::Admin)?;
     let all = st.db.incidents(limit(&l)?).await?;
     Ok(Json(all.iter().map(|i| incident_json(&st, i)).collect()))
 }
 
 pub async fn create(
     State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
+    _api: Api<Dev>,
     Json(n): Json<NewIncident>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    st.tokens.check(&headers, Scope::Admin)?;
+    let id = create_incident(&st, n).await?;
+    let row = st.db.incident(id).await?.ok_or_else(|| not_found(id))?;
+    Ok((StatusCode::CREATED, Json(incident_json(&st, &row))))
+}
+
+/// A new incident (the API and the dashboard): unstated fields come from its first lost order.
+pub async fn create_incident(st: &AppState, n: NewIncident) -> Result<i64, ApiError> {
     // Unstated fields come from the first lost order: its cause and the suggested title.
     let first = match n.lost_orders.first() {
         Some(&id) => Some(
@@ -165,24 +170,24 @@ pub async fn create(
         status: "open".into(),
         cause,
     };
-    let id = match st.db.create_incident(&f, &n.lost_orders, now_micros()).await {
-        Ok(id) => id,
-        Err(crate::db::DbError::Conflict(m)) => return Err(ApiError::BadRequest(m)),
-        Err(e) => return Err(e.into()),
-    };
-    let row = st.db.incident(id).await?.ok_or_else(|| not_found(id))?;
-    Ok((StatusCode::CREATED, Json(incident_json(&st, &row))))
+    match st.db.create_incident(&f, &n.lost_orders, now_micros()).await {
+        Ok(id) => Ok(id),
+        // A lost order that is not there is the request's mistake.
+        Err(crate::db::DbError::Conflict(m)) => Err(ApiError::BadRequest(m)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub async fn get_one(
     State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
+    api: Api<Dev>,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    st.tokens.check(&headers, Scope::Admin)?;
     let row = st.db.incident(id).await?.ok_or_else(|| not_found(id))?;
     let mut v = incident_json(&st, &row);
     let orders = st.db.incident_lost_orders(id).await?;
+    let ids: Vec<i64> = orders.iter().map(|o| o.id).collect();
+    st.db.audit_customer_reads(&api.caller.who, &ids, now_micros()).await?;
     v["orders"] = orders.iter().map(|o| lost_order_json(o, None, &st.display_zone)).collect();
     v["timeline"] = st
         .db
@@ -212,11 +217,10 @@ pub async fn get_one(
 
 pub async fn update(
     State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
+    _api: Api<Dev>,
     Path(id): Path<i64>,
     Json(c): Json<IncidentChange>,
 ) -> Result<Json<Value>, ApiError> {
-    st.tokens.check(&headers, Scope::Admin)?;
     let row = st.db.incident(id).await?.ok_or_else(|| not_found(id))?;
     if let Some(cause) = &c.cause {
         check_cause(cause)?;
@@ -255,11 +259,10 @@ pub async fn update(
 
 pub async fn change_orders(
     State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
+    _api: Api<Dev>,
     Path(id): Path<i64>,
     Json(c): Json<OrdersChange>,
 ) -> Result<Json<Value>, ApiError> {
-    st.tokens.check(&headers, Scope::Admin)?;
     match st.db.change_incident_orders(id, &c.add, &c.remove, now_micros()).await {
         Ok(true) => {}
         Ok(false) => return Err(not_found(id)),
@@ -270,8 +273,7 @@ pub async fn change_orders(
     Ok(Json(incident_json(&st, &row)))
 }
 
-pub async fn suggestions(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Vec<Value>>, ApiError> {
-    st.tokens.check(&headers, Scope::Admin)?;
+pub async fn suggestions(State(st): State<Arc<AppState>>, _api: Api<Dev>) -> Result<Json<Vec<Value>>, ApiError> {
     let rows = st.db.lost_orders_without_incident(1000).await?;
     Ok(Json(
         report::suggest(&rows)
@@ -288,8 +290,14 @@ pub async fn suggestions(State(st): State<Arc<AppState>>, headers: HeaderMap) ->
     ))
 }
 
-/// The letter, and the lost orders it names.
-async fn build_letter(st: &AppState, id: i64) -> Result<(Letter, Vec<i64>), ApiError> {
+/// The incident's letter exactly as it would be sent; reading it is a read of
+/// its lost orders' customer data, recorded for `who`.
+pub async fn build_letter(st: &AppState, id: i64, who: &str) -> Result<Letter, ApiError> {
+    Ok(letter_of(st, id, who).await?.0)
+}
+
+/// The letter and the lost orders it names.
+async fn letter_of(st: &AppState, id: i64, who: &str) -> Result<(Letter, Vec<i64>), ApiError> {
     let row = st.db.incident(id).await?.ok_or_else(|| not_found(id))?;
     let orders = st.db.incident_lost_orders(id).await?;
     if orders.is_empty() {
@@ -303,26 +311,32 @@ async fn build_letter(st: &AppState, id: i64) -> Result<(Letter, Vec<i64>), ApiE
                 .into(),
         ));
     }
-    let ids = orders.iter().map(|o| o.id).collect();
+    let ids: Vec<i64> = orders.iter().map(|o| o.id).collect();
+    st.db.audit_customer_reads(who, &ids, now_micros()).await?;
     Ok((report::letter(&row, &orders, &st.orders.report_to, &st.orders.report_cc, &st.display_zone), ids))
 }
 
 pub async fn preview(
     State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
+    api: Api<Dev>,
     Path(id): Path<i64>,
 ) -> Result<Json<Letter>, ApiError> {
-    st.tokens.check(&headers, Scope::Admin)?;
-    Ok(Json(build_letter(&st, id).await?.0))
+    Ok(Json(build_letter(&st, id, &api.caller.who).await?))
 }
 
 pub async fn send(
     State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
+    api: Api<Dev>,
     Path(id): Path<i64>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    st.tokens.check(&headers, Scope::Admin)?;
-    let (l, named) = build_letter(&st, id).await?;
+    let (report_id, l) = send_letter(&st, id, &api.caller.who).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"report_id": report_id, "letter": l}))))
+}
+
+/// Queues the incident's letter in the outbox and keeps a copy (the API and
+/// the dashboard): the report's id and the letter.
+pub async fn send_letter(st: &AppState, id: i64, who: &str) -> Result<(i64, Letter), ApiError> {
+    let (l, named) = letter_of(st, id, who).await?;
     if !st.notifier.can_email() {
         return Err(ApiError::Conflict(
             "email is not set up: start orderwatch with --smtp URL and --smtp-from ADDR (or notify.smtp_url and notify.smtp_from in the config)"
@@ -344,16 +358,17 @@ pub async fn send(
     let recipients = json!({"to": l.to, "cc": l.cc}).to_string();
     let report_id = st.db.record_report(id, &named, &recipients, &l.subject, &l.text, &l.html, &letter, now).await?;
     st.notifier.wake();
-    Ok((StatusCode::ACCEPTED, Json(json!({"report_id": report_id, "letter": l}))))
+    Ok((report_id, l))
 }
 
 pub async fn rescue_queue(
     State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
+    api: Api<Mgr>,
     Query(l): Query<Limit>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
-    st.tokens.check(&headers, Scope::Admin)?;
     let rows = st.db.rescue_queue(limit(&l)?).await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    st.db.audit_customer_reads(&api.caller.who, &ids, now_micros()).await?;
     let mut out = Vec::new();
     for r in &rows {
         let mut v = lost_order_json(r, None, &st.display_zone);
@@ -375,11 +390,10 @@ pub async fn calls_json(st: &AppState, lost_order_id: i64) -> Result<Value, ApiE
 
 pub async fn add_call(
     State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
+    api: Api<Mgr>,
     Path(id): Path<i64>,
     Json(c): Json<Call>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    st.tokens.check(&headers, Scope::Admin)?;
     if !OUTCOMES.contains(&c.outcome.as_str()) {
         return Err(ApiError::BadRequest(format!("outcome {:?} is none of {}", c.outcome, OUTCOMES.join(", "))));
     }
@@ -388,6 +402,7 @@ pub async fn add_call(
         return Err(ApiError::NotFound(format!("there is no lost order {id}")));
     }
     let row = st.db.lost_order(id).await?.ok_or_else(|| ApiError::NotFound(format!("there is no lost order {id}")))?;
+    st.db.audit_customer_reads(&api.caller.who, &[id], now_micros()).await?;
     let mut v = lost_order_json(&row, None, &st.display_zone);
     v["calls"] = calls_json(&st, id).await?;
     Ok((StatusCode::CREATED, Json(v)))

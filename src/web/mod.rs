@@ -1,22 +1,27 @@
-//! The HTTP side: the JSON API, health and metrics. One module per resource,
-//! each with its handlers; `app()` assembles the routes with their limits and is
-//! what tests drive in-process. Only this module knows request and response shapes.
+//! The HTTP side: the JSON API, the dashboard's pages (`pages`), health and
+//! metrics. One module per resource, each with its handlers; `app()` assembles
+//! the routes with their limits and is what tests drive in-process. Only this
+//! module knows request and response shapes.
 
+pub mod assets;
 pub mod auth;
 pub mod body;
 pub mod checkout;
 pub mod client_ip;
 pub mod errors;
-pub mod incidents;
 pub mod error;
+pub mod i18n;
+pub mod incidents;
 pub mod logs;
 pub mod notifications;
 pub mod order_flow;
 pub mod orders;
+pub mod pages;
 pub mod projects;
 pub mod search;
 pub mod searches;
 pub mod sentry;
+pub mod session;
 
 use std::sync::Arc;
 
@@ -59,6 +64,10 @@ pub struct AppState {
     pub orders: Arc<crate::orders::OrdersSettings>,
     /// The notification outbox (the API lists and retries; others enqueue).
     pub notifier: Notifier,
+    /// Ids of lost orders the detector created or changed (the live list listens).
+    pub lost_order_events: tokio::sync::broadcast::Sender<i64>,
+    /// Cancelled at shutdown: long-lived answers (the live list's event stream) end with it.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 pub fn app(state: Arc<AppState>) -> Router {
@@ -67,6 +76,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/static/orderwatch-checkout.js", get(checkout::script))
+        .route("/static/{*path}", get(assets::get))
         .route(
             "/api/v1/logs",
             // Bound the body on the wire too, before decompression (the handler bounds it after).
@@ -106,6 +116,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .route("/api/v1/searches", get(searches::list).post(searches::create))
         .route("/api/v1/searches/{id}", get(searches::get).put(searches::update).delete(searches::delete))
+        .merge(pages::router())
+        .fallback(pages::fallback)
         .with_state(state)
 }
 
