@@ -104,6 +104,7 @@ async fn harness_full(
         prometheus: orderwatch::telemetry::prometheus(),
         notifier: notifier.clone(),
         lost_order_events: tokio::sync::broadcast::channel(16).0,
+        settings: Arc::new(orderwatch::config::Config::default().validate().unwrap()),
     });
     Harness { app: web::app(state), db: harness_db, notifier, _alerts: alerts, _dir: dir }
 }

@@ -78,6 +78,7 @@ async fn harness() -> Harness {
         prometheus: orderwatch::telemetry::prometheus(),
         notifier,
         lost_order_events: tokio::sync::broadcast::channel(16).0,
+        settings: Arc::new(orderwatch::config::Config::default().validate().unwrap()),
     });
     Harness { app: web::app(state), db, _alerts: alerts, _dir: dir }
 }

@@ -66,6 +66,8 @@ pub struct AppState {
     pub notifier: Notifier,
     /// Ids of lost orders the detector created or changed (the live list listens).
     pub lost_order_events: tokio::sync::broadcast::Sender<i64>,
+    /// The effective configuration, with the addresses actually bound (the settings page shows it, secrets masked).
+    pub settings: Arc<crate::config::Settings>,
 }
 
 pub fn app(state: Arc<AppState>) -> Router {
