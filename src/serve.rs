@@ -223,6 +223,7 @@ impl Server {
             prometheus: crate::telemetry::prometheus(),
             lost_order_events,
             shutdown: shutdown.clone(),
+            settings: Arc::new(effective(&s, http, syslog_udp, syslog_tcp, syslog_tls)),
         });
         let app = web::app(state).into_make_service_with_connect_info::<SocketAddr>();
         let http_shutdown = shutdown.clone();
@@ -322,6 +323,24 @@ impl Server {
         b.push_str("  search:         orderwatch search 'POST /api/v1/orders/'   live: orderwatch tail QUERY\n");
         b
     }
+}
+
+/// The settings as running: the addresses actually bound (port 0 becomes the real port).
+fn effective(
+    s: &Settings,
+    http: SocketAddr,
+    udp: Option<SocketAddr>,
+    tcp: Option<SocketAddr>,
+    tls: Option<SocketAddr>,
+) -> Settings {
+    let mut e = s.clone();
+    e.http = http;
+    e.syslog_udp = udp;
+    e.syslog_tcp = tcp;
+    if let (Some(t), Some(bound)) = (e.syslog_tls.as_mut(), tls) {
+        t.0 = bound;
+    }
+    e
 }
 
 /// Runs until SIGTERM or SIGINT, then shuts down cleanly.

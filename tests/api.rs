@@ -105,6 +105,7 @@ async fn harness_full(
         notifier: notifier.clone(),
         lost_order_events: tokio::sync::broadcast::channel(16).0,
         shutdown: Default::default(),
+        settings: Arc::new(orderwatch::config::Config::default().validate().unwrap()),
     });
     Harness { app: web::app(state), db: harness_db, notifier, _alerts: alerts, _dir: dir }
 }

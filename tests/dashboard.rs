@@ -79,6 +79,7 @@ async fn harness() -> Harness {
         notifier,
         lost_order_events: tokio::sync::broadcast::channel(16).0,
         shutdown: Default::default(),
+        settings: Arc::new(orderwatch::config::Config::default().validate().unwrap()),
     });
     Harness { app: web::app(state), db, _alerts: alerts, _dir: dir }
 }

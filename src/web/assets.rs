@@ -43,6 +43,9 @@ pub static ASSETS: &[Asset] = &[
     asset!("orderwatch-checkout.js", "orderwatch-checkout.js", "text/javascript; charset=utf-8", 300, true),
     asset!("app.css", "app.css", "text/css; charset=utf-8", 300, false),
     asset!("app.js", "app.js", "text/javascript; charset=utf-8", 300, false),
+    // The log viewer, error groups and settings pages.
+    asset!("logviewer.css", "logviewer.css", "text/css; charset=utf-8", 300, false),
+    asset!("logviewer.js", "logviewer.js", "text/javascript; charset=utf-8", 300, false),
     asset!(
         "vendor/htmx-2.0.11.min.js",
         "vendor/htmx-2.0.11.min.js",

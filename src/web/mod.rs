@@ -68,6 +68,8 @@ pub struct AppState {
     pub lost_order_events: tokio::sync::broadcast::Sender<i64>,
     /// Cancelled at shutdown: long-lived answers (the live list's event stream) end with it.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// The effective configuration, with the addresses actually bound (the settings page shows it, secrets masked).
+    pub settings: Arc<crate::config::Settings>,
 }
 
 pub fn app(state: Arc<AppState>) -> Router {

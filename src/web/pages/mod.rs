@@ -47,6 +47,8 @@ pub const NAV: &[Nav] = &[
     Nav { path: "/rescue", key: "rescue_queue", need: Role::Manager },
     Nav { path: "/incidents", key: "incidents", need: Role::Developer },
     Nav { path: "/search", key: "log_search", need: Role::Developer },
+    Nav { path: "/error-groups", key: "error_groups", need: Role::Developer },
+    Nav { path: "/settings", key: "settings", need: Role::Developer },
     Nav { path: "/users", key: "users", need: Role::Admin },
 ];
 
@@ -57,7 +59,6 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/logout", post(account::logout))
         .route("/account/lang", post(account::set_lang))
         .route("/users", get(account::users))
-        .route("/search", get(search_placeholder))
         .route("/lost-orders", get(lost_orders::list))
         .route("/lost-orders/events", get(lost_orders::events))
         .route("/lost-orders/{id}", get(lost_orders::detail))
@@ -69,6 +70,18 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/incidents/{id}", get(incidents::detail).post(incidents::update))
         .route("/incidents/{id}/preview", get(incidents::preview))
         .route("/incidents/{id}/send", post(incidents::send))
+        // log viewer, error groups, settings
+        .route("/search", get(logs::search))
+        .route("/search/live", get(logs::live))
+        .route("/events/{id}", get(logs::event))
+        .route("/searches", get(saved::list).post(saved::create))
+        .route("/searches/{id}", get(saved::detail).post(saved::update))
+        .route("/searches/{id}/edit", get(saved::detail))
+        .route("/searches/{id}/delete", post(saved::delete))
+        .route("/error-groups", get(error_groups::list))
+        .route("/error-groups/{id}", get(error_groups::detail))
+        .route("/error-groups/{id}/status", post(error_groups::set_status))
+        .route("/settings", get(settings::page))
 }
 
 /// What every page's base layout needs.
@@ -262,18 +275,11 @@ async fn home(user: CurrentUser) -> Redirect {
     Redirect::to(if user.can(Role::Developer) { "/lost-orders" } else { "/rescue" })
 }
 
-#[derive(Template)]
-#[template(path = "placeholder.html")]
-struct Placeholder {
-    ctx: Layout,
-}
-
-/// `/search`: the log viewer's place (developers); it comes in a later change.
-async fn search_placeholder(user: CurrentUser) -> Result<Response, PageError> {
-    user.require(Role::Developer)?;
-    let ctx = Layout::new(&user, "/search", i18n::t(user.lang, "log_search").into());
-    Ok(render(&Placeholder { ctx }))
-}
+// log viewer, error groups, settings
+pub mod error_groups;
+pub mod logs;
+pub mod saved;
+pub mod settings;
 
 /// Every unknown path: a 404 page, or the API's JSON 404 under `/api/`.
 pub async fn fallback(
