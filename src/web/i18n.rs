@@ -47,11 +47,6 @@ pub const WORDS: &[(&str, &str, &str)] = &[
     ("incidents", "Incidents", "Инциденты"),
     ("log_search", "Log search", "Поиск по логам"),
     ("users", "Users", "Пользователи"),
-    (
-        "log_viewer_later",
-        "The log viewer is not built yet. Meanwhile: orderwatch search QUERY, or GET /api/v1/events/search.json.",
-        "Просмотр логов ещё не готов. Пока: orderwatch search ЗАПРОС или GET /api/v1/events/search.json.",
-    ),
     // Users and the audit log
     (
         "users_hint",
