@@ -906,7 +906,9 @@ async fn an_envelope_left_aside_is_listed_and_can_be_retried() {
         client_ip: "10.0.0.1",
         body: b"{}\n{\"type\":\"event\"}\n{\"event_id\":\"0123456789abcdef0123456789abcdef\",\"message\":\"m\"}\n",
     };
-    // Stored directly, not through the endpoint: the worker must not get to it first.
+    // Stored directly, not through the endpoint, after the worker's first pass
+    // (its next is 5 s away unless woken): it must not get to it first.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let id = h.db.store_envelope(&raw).await.unwrap();
     for _ in 0..orderwatch::db::MAX_PROCESSING_ATTEMPTS {
         h.db.envelope_failed(id, "disk on fire").await.unwrap();

@@ -145,38 +145,55 @@ impl Db {
         Ok(r.rows_affected())
     }
 
-    pub async fn record_login_attempt(
+    /// Starts a login attempt, counted as a failure until `login_succeeded`:
+    /// forgets attempts older than `since`, then, in one transaction, counts
+    /// the failures since `since` for this name from this address and from
+    /// this address at all, and records this attempt unless one of them is
+    /// already at `max` (then `None`). Concurrent attempts cannot all see "no
+    /// failures yet": each is counted before it is checked.
+    pub async fn begin_login_attempt(
         &self,
         username: &str,
         client_ip: &str,
-        ok: bool,
+        since: i64,
+        max: i64,
         at: i64,
-    ) -> Result<(), DbError> {
-        sqlx::query("INSERT INTO login_attempts (at, username, client_ip, ok) VALUES ($1, $2, $3, $4)")
-            .bind(at)
-            .bind(username)
-            .bind(client_ip)
-            .bind(i64::from(ok))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Failed logins since `since`: (for this user name, from this address).
-    pub async fn login_failures(&self, username: &str, client_ip: &str, since: i64) -> Result<(i64, i64), DbError> {
-        let (by_user,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM login_attempts WHERE username = $1 AND at >= $2 AND ok = 0")
-                .bind(username)
-                .bind(since)
-                .fetch_one(&self.pool)
-                .await?;
+    ) -> Result<Option<i64>, DbError> {
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM login_attempts WHERE at < $1").bind(since).execute(&mut *tx).await?;
+        let (by_user,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM login_attempts WHERE username = $1 AND client_ip = $2 AND at >= $3 AND ok = 0",
+        )
+        .bind(username)
+        .bind(client_ip)
+        .bind(since)
+        .fetch_one(&mut *tx)
+        .await?;
         let (by_ip,): (i64,) =
             sqlx::query_as("SELECT COUNT(*) FROM login_attempts WHERE client_ip = $1 AND at >= $2 AND ok = 0")
                 .bind(client_ip)
                 .bind(since)
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *tx)
                 .await?;
-        Ok((by_user, by_ip))
+        if by_user >= max || by_ip >= max {
+            tx.commit().await?;
+            return Ok(None);
+        }
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO login_attempts (at, username, client_ip, ok) VALUES ($1, $2, $3, 0) RETURNING id",
+        )
+        .bind(at)
+        .bind(username)
+        .bind(client_ip)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(id))
+    }
+
+    pub async fn login_succeeded(&self, attempt: i64) -> Result<(), DbError> {
+        sqlx::query("UPDATE login_attempts SET ok = 1 WHERE id = $1").bind(attempt).execute(&self.pool).await?;
+        Ok(())
     }
 
     /// Records that `who` did `action` to each of `objects` (one transaction).
@@ -201,6 +218,12 @@ impl Db {
     /// Records that `who` read the customer data of these lost orders.
     pub async fn audit_customer_reads(&self, who: &str, lost_orders: &[i64], at: i64) -> Result<(), DbError> {
         let objects: Vec<String> = lost_orders.iter().map(|id| format!("lost_order:{id}")).collect();
+        self.audit(who, "read_customer_data", &objects, at).await
+    }
+
+    /// Records reads of Sentry events (they may hold a customer's request and cart).
+    pub async fn audit_event_reads(&self, who: &str, event_ids: &[&str], at: i64) -> Result<(), DbError> {
+        let objects: Vec<String> = event_ids.iter().map(|id| format!("error_event:{id}")).collect();
         self.audit(who, "read_customer_data", &objects, at).await
     }
 

@@ -70,7 +70,7 @@ fn no_group(id: i64) -> ApiError {
 
 pub async fn event(
     State(st): State<Arc<AppState>>,
-    _api: Api<Dev>,
+    api: Api<Dev>,
     Path(event_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let found = match crate::sentry::envelope::normalise_event_id(&event_id) {
@@ -80,6 +80,7 @@ pub async fn event(
     let e = found.ok_or_else(|| {
         ApiError::NotFound(format!("there is no error event {event_id} (yet: events are read a moment after they arrive)"))
     })?;
+    st.db.audit_event_reads(&api.caller.who, &[e.event_id.as_str()], now_micros()).await?;
     Ok(Json(event_json(&st, e)))
 }
 
@@ -94,7 +95,7 @@ pub async fn groups(
 
 pub async fn group_events(
     State(st): State<Arc<AppState>>,
-    _api: Api<Dev>,
+    api: Api<Dev>,
     Path(id): Path<i64>,
     Query(l): Query<Limit>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
@@ -102,6 +103,8 @@ pub async fn group_events(
         return Err(no_group(id));
     }
     let all = st.db.group_events(id, limit(&l)?).await?;
+    let ids: Vec<&str> = all.iter().map(|e| e.event_id.as_str()).collect();
+    st.db.audit_event_reads(&api.caller.who, &ids, now_micros()).await?;
     Ok(Json(all.into_iter().map(|e| event_json(&st, e)).collect()))
 }
 

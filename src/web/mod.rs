@@ -118,7 +118,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .route("/api/v1/searches", get(searches::list).post(searches::create))
         .route("/api/v1/searches/{id}", get(searches::get).put(searches::update).delete(searches::delete))
-        .merge(pages::router())
+        // Forms are small; nothing a page takes needs more.
+        .merge(pages::router().layer(axum::extract::DefaultBodyLimit::max(64 * 1024)))
         .fallback(pages::fallback)
         .with_state(state)
 }

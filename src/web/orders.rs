@@ -17,6 +17,7 @@ use crate::orders::Cause;
 use crate::orders::render::lost_order_json;
 use crate::web::AppState;
 use crate::web::auth::{Api, Dev, Mgr};
+use crate::web::session::Role;
 use crate::web::error::ApiError;
 
 /// The statuses a lost order moves through.
@@ -76,7 +77,9 @@ pub async fn get_one(
     let row = st.db.lost_order(id).await?.ok_or_else(|| not_found(id))?;
     st.db.audit_customer_reads(&api.caller.who, &[id], now_micros()).await?;
     let mut evidence = Vec::new();
-    for e in st.db.lost_order_evidence(id).await? {
+    // Logs (raw lines, error events) are not a manager's.
+    let pieces = if api.caller.role.allows(Role::Developer) { st.db.lost_order_evidence(id).await? } else { Vec::new() };
+    for e in pieces {
         let body = match e.piece() {
             Ok(p) if e.raw.is_none() => {
                 st.db.error_event(&p.reference).await?.and_then(|ev| serde_json::from_str::<Value>(&ev.body).ok())
@@ -98,7 +101,7 @@ pub struct StatusChange {
 
 pub async fn set_status(
     State(st): State<Arc<AppState>>,
-    _api: Api<Dev>,
+    api: Api<Dev>,
     Path(id): Path<i64>,
     Json(c): Json<StatusChange>,
 ) -> Result<Json<Value>, ApiError> {
@@ -109,6 +112,8 @@ pub async fn set_status(
         return Err(not_found(id));
     }
     let row = st.db.lost_order(id).await?.ok_or_else(|| not_found(id))?;
+    // The answer holds the customer: a read like any other.
+    st.db.audit_customer_reads(&api.caller.who, &[id], now_micros()).await?;
     Ok(Json(lost_order_json(&row, None, &st.display_zone)))
 }
 

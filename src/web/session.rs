@@ -264,25 +264,44 @@ impl From<DbError> for LoginError {
 pub async fn login(db: &Db, name: &str, password: &str, client_ip: &str) -> Result<(String, UserRow), LoginError> {
     let now = now_micros();
     let name = name.trim();
-    let (by_user, by_ip) = db.login_failures(name, client_ip, now - LOGIN_WINDOW_US).await?;
-    if by_user >= LOGIN_MAX_FAILURES || by_ip >= LOGIN_MAX_FAILURES {
-        return Err(LoginError::TooMany);
+    // Nothing over these sizes is a user's name or password; it is not even recorded.
+    if name.is_empty() || name.len() > 64 || password.len() > 1024 {
+        return Err(LoginError::Invalid);
     }
-    let user = db.user_by_name(name).await?;
-    // Hash even for an unknown name, so timing does not tell which names exist.
-    let ok = match &user {
-        Some(u) => verify_password(password, &u.password_hash),
-        None => {
-            verify_password(password, DUMMY_HASH.as_str());
-            false
-        }
+    // Failures count per name from one address, and per address: a stranger
+    // cannot lock a user out from elsewhere.
+    let Some(attempt) = db.begin_login_attempt(name, client_ip, now - LOGIN_WINDOW_US, LOGIN_MAX_FAILURES, now).await?
+    else {
+        return Err(LoginError::TooMany);
     };
-    db.record_login_attempt(name, client_ip, ok, now).await?;
+    // Old sessions go as logins come (nothing else would remove them).
+    db.delete_expired_sessions(now, now - IDLE_US).await?;
+    let user = db.user_by_name(name).await?;
+    // argon2 takes tens of milliseconds of CPU and memory: off the async
+    // workers, and a few at a time, so a flood of logins cannot stall ingest.
+    let Ok(permit) = ARGON2_SLOTS.clone().try_acquire_owned() else { return Err(LoginError::TooMany) };
+    // Hash even for an unknown name, so timing does not tell which names exist.
+    let phc = user.as_ref().map_or_else(|| DUMMY_HASH.clone(), |u| u.password_hash.clone());
+    let pw = password.to_owned();
+    let verified = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        verify_password(&pw, &phc)
+    })
+    .await
+    .unwrap_or(false);
+    let ok = verified && user.is_some();
+    if ok {
+        db.login_succeeded(attempt).await?;
+    }
     let Some(user) = user.filter(|_| ok) else { return Err(LoginError::Invalid) };
     let token = random_token();
     db.create_session(&sha256_hex(&token), user.id, &random_token(), now, now + MAX_AGE_US).await?;
     Ok((token, user))
 }
+
+/// Password checks running at once, at most.
+static ARGON2_SLOTS: std::sync::LazyLock<std::sync::Arc<tokio::sync::Semaphore>> =
+    std::sync::LazyLock::new(|| std::sync::Arc::new(tokio::sync::Semaphore::new(4)));
 
 static DUMMY_HASH: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| hash_password("not a password anyone has").unwrap_or_default());
@@ -311,8 +330,13 @@ pub fn clear_cookie(secure: bool) -> String {
 /// Where to go after the login: a local path only (never another site, never a query).
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
+        // Printable ASCII only: a browser drops tabs and newlines from a URL,
+        // so "/\t/evil.example" would become "//evil.example", another site.
         Some(n)
-            if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.contains('?') && n != "/login" =>
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\' && b != b'?')
+                && n != "/login" =>
         {
             n.to_owned()
         }
@@ -361,6 +385,8 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example/")), "/lost-orders");
         assert_eq!(safe_next(Some("/x?phone=1")), "/lost-orders");
         assert_eq!(safe_next(None), "/lost-orders");
+        assert_eq!(safe_next(Some("/\t/evil.example")), "/lost-orders", "a browser drops the tab");
+        assert_eq!(safe_next(Some("/\n/evil.example")), "/lost-orders");
     }
 
     #[test]

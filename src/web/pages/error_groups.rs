@@ -260,7 +260,11 @@ pub async fn detail(
     user.require(Role::Developer)?;
     let g = found(&st, &user, &id).await?;
     let zone = &st.display_zone;
-    let events = st.db.group_events(g.id, EVENTS_SHOWN).await?.iter().map(|e| event_shown(e, zone)).collect();
+    let rows = st.db.group_events(g.id, EVENTS_SHOWN).await?;
+    // An event may hold a customer's request and cart: its read is recorded.
+    let ids: Vec<&str> = rows.iter().map(|e| e.event_id.as_str()).collect();
+    st.db.audit_event_reads(&user.name, &ids, crate::event::now_micros()).await?;
+    let events = rows.iter().map(|e| event_shown(e, zone)).collect();
     let ctx = Layout::new(&user, "/error-groups", g.title.clone());
     let page = GroupPage { ctx, group: shown(&g, zone), events, zone: zone.iana_name().unwrap_or("UTC").into() };
     Ok(render_status(StatusCode::OK, &page))

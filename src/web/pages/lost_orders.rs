@@ -228,13 +228,17 @@ pub async fn list(
 pub async fn events(
     State(st): State<Arc<AppState>>,
     user: CurrentUser,
+    headers: axum::http::HeaderMap,
     Query(f): Query<Filters>,
 ) -> Result<Response, PageError> {
     user.require(Role::Manager)?;
+    // The session is checked again before each row: after a logout or its
+    // expiry, the open stream sends no customer data.
+    let session = crate::web::session::cookie_token(&headers).map(crate::web::session::sha256_hex);
     let rx = st.lost_order_events.subscribe();
     let ctx = Layout::new(&user, "/lost-orders", String::new());
-    let state = (st.clone(), rx, ctx, f, user);
-    let stream = futures_util::stream::unfold(state, |(st, mut rx, ctx, f, user)| async move {
+    let state = (st.clone(), rx, ctx, f, user, session);
+    let stream = futures_util::stream::unfold(state, |(st, mut rx, ctx, f, user, session)| async move {
         loop {
             let id = tokio::select! {
                 _ = st.shutdown.cancelled() => return None,
@@ -257,6 +261,14 @@ pub async fn events(
             if !f.matches(&row, now, &st) {
                 continue;
             }
+            let live = match &session {
+                Some(h) => matches!(st.db.session(h).await, Ok(Some(s))
+                    if now < s.expires_at && now - s.last_seen <= crate::web::session::IDLE_US),
+                None => false,
+            };
+            if !live {
+                return None;
+            }
             if let Err(e) = st.db.audit_customer_reads(&user.name, &[id], now).await {
                 tracing::warn!(error = %e, "cannot record the audit entry; the row is not sent");
                 continue;
@@ -267,7 +279,7 @@ pub async fn events(
                 Err(_) => continue,
             };
             let ev = Event::default().event("lost-order").id(id.to_string()).data(html);
-            return Some((Ok::<_, Infallible>(ev), (st, rx, ctx, f, user)));
+            return Some((Ok::<_, Infallible>(ev), (st, rx, ctx, f, user, session)));
         }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
@@ -399,7 +411,10 @@ pub async fn detail_page(
     st.db.audit_customer_reads(&user.name, &[id], now_micros()).await?;
     let s = summary(&row);
     let mut evidence = Vec::new();
-    for e in st.db.lost_order_evidence(id).await? {
+    // Managers work with the customer and the cart; the raw log lines and
+    // error events (logs) are the developers'.
+    let pieces = if user.can(Role::Developer) { st.db.lost_order_evidence(id).await? } else { Vec::new() };
+    for e in pieces {
         let Ok(p) = e.piece() else { continue };
         let event = if e.raw.is_none() {
             st.db
