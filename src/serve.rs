@@ -59,16 +59,6 @@ impl Server {
         let db = Db::open_sqlite(&s.data.join(DB_FILE)).await.context("cannot open the database")?;
         let admin_token = db.setting_or_insert("api_token", auth::generate_token).await?;
         let (ingest_token, _) = db.setting_or_insert("ingest_token", auth::generate_token).await?;
-        // The dashboard's first admin, when there is no user yet: its password is shown once.
-        let first_admin_password = if db.user_count().await? == 0 {
-            let pw = crate::web::session::random_password();
-            crate::web::session::add_user(&db, "admin", &pw, crate::web::session::Role::Admin, crate::web::session::Lang::En)
-                .await
-                .context("cannot create the first dashboard user")?;
-            Some(pw)
-        } else {
-            None
-        };
         // The Sentry project every SDK can report to from the start (its key is a DSN's public key).
         db.ensure_default_project(|| auth::generate_token()[..32].to_owned(), crate::event::now_micros()).await?;
 
@@ -145,6 +135,18 @@ impl Server {
         }
 
         // After everything is bound: a start that fails sends nothing.
+        // The dashboard's first admin, when there is no user yet: its password is
+        // shown once. Made only now that every listener is bound, so a start that
+        // fails cannot make the admin and exit before printing the password.
+        let first_admin_password = if db.user_count().await? == 0 {
+            let pw = crate::web::session::random_password();
+            crate::web::session::add_user(&db, "admin", &pw, crate::web::session::Role::Admin, crate::web::session::Lang::En)
+                .await
+                .context("cannot create the first dashboard user")?;
+            Some(pw)
+        } else {
+            None
+        };
         let notifier = Notifier::start(db.clone(), s.notify.clone());
         if let Some(smtp) = &s.notify.smtp {
             tracing::info!(smtp = %smtp, "email notifications go through this SMTP server");
