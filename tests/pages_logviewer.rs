@@ -5,160 +5,30 @@
 //! without the CSRF token are refused; the live tail streams new lines; and
 //! no secret of the configuration reaches the settings page.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use orderwatch::alerts::SearchDef;
-use orderwatch::alerts::engine::{AlertEngine, EngineOptions};
-use orderwatch::config::{Config, Settings};
-use orderwatch::db::{Db, Origin};
-use orderwatch::logstore::{LogStore, StoreOptions};
-use orderwatch::notify::{Notifier, NotifySettings};
-use orderwatch::parse::LineParser;
-use orderwatch::web::session::{self, Lang, Role};
-use orderwatch::web::{self, AppState, auth::Tokens};
+use orderwatch::config::Config;
+use orderwatch::db::Origin;
 use tower::ServiceExt;
 
-const PASSWORD: &str = "a long enough password";
-const SENTRY_KEY: &str = "3f1c2a9be07d4e0c9b1f6a2d8c4e5f70";
+mod pages;
 
-struct Harness {
-    app: axum::Router,
-    db: Db,
-    _alerts: AlertEngine,
-    _dir: tempfile::TempDir,
-}
-
-async fn harness() -> Harness {
-    harness_with(Config::default().validate().unwrap()).await
-}
-
-async fn harness_with(settings: Settings) -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open_sqlite(&dir.path().join("t.db")).await.unwrap();
-    db.ensure_default_project(|| SENTRY_KEY.into(), 0).await.unwrap();
-    let notifier = Notifier::start(db.clone(), NotifySettings::default());
-    let store = LogStore::open(
-        StoreOptions {
-            dir: dir.path().join("logs"),
-            seal_bytes: 1 << 30,
-            seal_interval: Duration::from_secs(3600),
-            retention_age: None,
-            retention_bytes: None,
-        },
-        db.clone(),
-    )
-    .await
-    .unwrap();
-    let zone = jiff::tz::TimeZone::get("Europe/Volgograd").unwrap();
-    let alerts = AlertEngine::start(
-        db.clone(),
-        store.clone(),
-        notifier.clone(),
-        EngineOptions { public_url: "http://127.0.0.1:8080".into(), default_zone: zone.clone() },
-    )
-    .await
-    .unwrap();
-    for (name, role, lang) in
-        [("ada", Role::Admin, Lang::En), ("dev", Role::Developer, Lang::En), ("mia", Role::Manager, Lang::Ru)]
-    {
-        session::add_user(&db, name, PASSWORD, role, lang).await.unwrap();
-    }
-    let state = Arc::new(AppState {
-        sentry: orderwatch::sentry::process::Processor::start_with(
-            db.clone(),
-            None,
-            orderwatch::sentry::process::OrdersHook::default(),
-        ),
-        orders: Default::default(),
-        store,
-        db: db.clone(),
-        alerts: alerts.handle(),
-        parser: Arc::new(LineParser::new(zone.clone(), vec![])),
-        tokens: Tokens { admin: vec!["admin-token".into()], ingest: vec![] },
-        max_line_bytes: 100 * 1024,
-        max_body_bytes: 1 << 20,
-        public_url: "http://127.0.0.1:8080".into(),
-        trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
-        sentry_limits: orderwatch::web::sentry::RateLimits::new(1000),
-        display_zone: zone,
-        udp_port: None,
-        prometheus: orderwatch::telemetry::prometheus(),
-        notifier,
-        lost_order_events: tokio::sync::broadcast::channel(16).0,
-        settings: Arc::new(settings),
-        shutdown: Default::default(),
-    });
-    Harness { app: web::app(state), db, _alerts: alerts, _dir: dir }
-}
-
-struct Resp {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: String,
-}
-
-impl Resp {
-    fn location(&self) -> &str {
-        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("")
-    }
-}
-
-async fn send(h: &Harness, req: Request<Body>) -> Resp {
-    let resp = h.app.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let body = String::from_utf8_lossy(&resp.into_body().collect().await.unwrap().to_bytes()).into_owned();
-    Resp { status, headers, body }
-}
+use pages::*;
 
 fn get(path: &str, cookie: &str) -> Request<Body> {
-    Request::get(path).header(header::COOKIE, cookie).body(Body::empty()).unwrap()
+    pages::get(path, Some(cookie))
 }
 
 fn post_form(path: &str, cookie: &str, form: &[(&str, &str)]) -> Request<Body> {
-    let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
-    Request::post(path)
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(header::COOKIE, cookie)
-        .body(Body::from(body))
-        .unwrap()
+    pages::post_form(path, Some(cookie), form)
 }
 
 fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// Logs in through the login form: the session cookie and the CSRF token.
-async fn login(h: &Harness, name: &str) -> (String, String) {
-    let form = send(h, Request::get("/login").body(Body::empty()).unwrap()).await;
-    let login_cookie = form
-        .headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
-        .find(|c| c.starts_with("ow_login="))
-        .unwrap();
-    let at = form.body.find("name=\"token\" value=\"").unwrap() + 20;
-    let token = form.body[at..at + 64].to_owned();
-    let mut req = post_form("/login", &login_cookie, &[("name", name), ("password", PASSWORD), ("token", &token)]);
-    req.headers_mut().insert("x-forwarded-for", "192.0.2.10".parse().unwrap());
-    let r = send(h, req).await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-    let cookie = r
-        .headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
-        .find(|c| c.starts_with("ow_session="))
-        .unwrap();
-    // A page the role may open carries the CSRF token (a manager's 403 page does not).
-    let page = send(h, get("/search", &cookie)).await;
-    let csrf = page.body.split("data-csrf=\"").nth(1).map(|s| s[..s.find('"').unwrap()].to_owned()).unwrap();
-    (cookie, csrf)
 }
 
 /// Stores log lines through the HTTP ingest; their ids, in order.

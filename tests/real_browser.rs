@@ -9,78 +9,33 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::browser::{Driver, browser_dir};
 use common::{Server, urlencode, wait_until};
 use serde_json::{Value, json};
 
-/// `tests/browser` with its node_modules; missing ones fail the test and say how to make them.
-fn browser_dir() -> PathBuf {
-    let dir = std::env::var_os("ORDERWATCH_TEST_BROWSER_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser")));
-    for m in ["playwright-core", "@sentry/browser"] {
-        assert!(
-            dir.join("node_modules").join(m).join("package.json").is_file(),
-            "{m} is not installed in {}/node_modules: run scripts/test (it runs `npm ci` there), or \
-             cd {0} && npm ci",
-            dir.display()
-        );
-    }
-    dir
-}
 
 /// The driver: a headless chromium and the shop's page server, commanded over stdin.
 struct Browser {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
+    d: Driver,
     /// The test pages' origin (not orderwatch's).
     origin: String,
 }
 
 impl Browser {
     fn start() -> Browser {
-        let dir = browser_dir();
-        let chromium = common::require("chromium");
-        let mut child = Command::new(common::require("node"))
-            .arg(dir.join("driver.mjs"))
-            .env("ORDERWATCH_TEST_CHROMIUM", chromium)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start node");
-        let stdin = child.stdin.take().unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let ready: Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("the driver did not start: {e}: {line:?}"));
-        let origin = ready["origin"].as_str().unwrap().to_owned();
-        Browser { child, stdin, stdout, origin }
+        let d = Driver::start("driver.mjs");
+        let origin = d.ready["origin"].as_str().expect("the driver names its page server's origin").to_owned();
+        Browser { d, origin }
     }
 
     fn cmd(&mut self, c: Value) -> Value {
-        writeln!(self.stdin, "{c}").unwrap();
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{c}: the driver answered {line:?}: {e}"));
-        if let Some(e) = v.get("error") {
-            panic!("{c}: {}\nconsole: {}", e.as_str().unwrap_or_default(), self.console());
-        }
-        v["ok"].clone()
+        self.d.cmd(c)
     }
 
-    fn console(&mut self) -> String {
-        writeln!(self.stdin, "{}", json!({"cmd": "console"})).unwrap();
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        line
-    }
 
     fn goto(&mut self, url: &str) {
         self.cmd(json!({"cmd": "goto", "url": url}));
@@ -88,7 +43,7 @@ impl Browser {
 
     /// Runs `js` (an async function's body) in the page; its result.
     fn eval(&mut self, js: &str) -> Value {
-        self.cmd(json!({"cmd": "eval", "js": js}))
+        self.d.eval(js)
     }
 
     /// Loads the checkout page with the reporter from `src` (orderwatch's or the page server's copy).
@@ -108,20 +63,6 @@ impl Browser {
     }
 }
 
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = writeln!(self.stdin, "{}", json!({"cmd": "close"}));
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn dsn(s: &Server) -> String {
     s.api("GET", "/api/v1/projects", "").json()[0]["dsn"].as_str().unwrap().to_owned()

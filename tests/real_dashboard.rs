@@ -10,64 +10,29 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use common::Server;
+use common::browser::Driver;
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "correct horse battery staple";
 
-fn browser_dir() -> PathBuf {
-    let dir = std::env::var_os("ORDERWATCH_TEST_BROWSER_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser")));
-    assert!(
-        dir.join("node_modules/playwright-core/package.json").is_file(),
-        "playwright-core is not installed in {}/node_modules: run scripts/test (it runs `npm ci` there), or \
-         `npm ci` in tests/browser",
-        dir.display()
-    );
-    dir
-}
 
 struct Browser {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
+    d: Driver,
     base: String,
 }
 
 impl Browser {
     fn start(base: String) -> Browser {
-        let mut child = Command::new(common::require("node"))
-            .arg(browser_dir().join("dashboard.mjs"))
-            .env("ORDERWATCH_TEST_CHROMIUM", common::require("chromium"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start node");
-        let stdin = child.stdin.take().unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        assert!(line.contains("ready"), "the driver did not start: {line:?}");
-        Browser { child, stdin, stdout, base }
+        Browser { d: Driver::start("dashboard.mjs"), base }
     }
 
     fn cmd(&mut self, c: Value) -> Value {
-        writeln!(self.stdin, "{c}").unwrap();
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{c}: the driver answered {line:?}: {e}"));
-        if let Some(e) = v.get("error") {
-            let console = self.cmd(json!({"cmd": "console"}));
-            panic!("{c}: {}\nconsole: {console}", e.as_str().unwrap_or_default());
-        }
-        v["ok"].clone()
+        self.d.cmd(c)
     }
 
     fn act_as(&mut self, who: &str) {
@@ -106,9 +71,7 @@ impl Browser {
     }
 
     fn screenshot(&mut self, name: &str) {
-        let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/tmp"));
-        std::fs::create_dir_all(&dir).unwrap();
-        self.cmd(json!({"cmd": "screenshot", "path": dir.join(format!("dashboard-{name}.png"))}));
+        self.d.screenshot(&format!("dashboard-{name}"));
     }
 
     /// Logs in through the login form; the page it lands on.
@@ -126,20 +89,6 @@ impl Browser {
     }
 }
 
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = writeln!(self.stdin, "{}", json!({"cmd": "close"}));
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// `orderwatch user add NAME --role ROLE --lang LANG --data DIR`, the password piped in.
 fn user_add(data: &std::path::Path, name: &str, role: &str, lang: &str, password: &str) -> std::process::Output {

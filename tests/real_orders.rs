@@ -420,7 +420,7 @@ fn a_backend_event_without_an_ip_joins_its_request_and_keeps_the_customer() {
             (all.len() == 1 && full["evidence"].as_array().map(Vec::len) == Some(3)).then_some(full)
         });
         assert_eq!(all["cause"], "server_error", "backend first: {backend_first}");
-        assert_eq!(all["customer"]["name"], "Павел Ким", "backend first: {backend_first}");
+        assert_eq!(all["customer"]["name"], "Павел Ким", "backend first: {backend_first}: {all:#}");
         assert_eq!(all["cart"]["total"], 9400.0);
         std::thread::sleep(Duration::from_millis(1500));
         assert_eq!(lost_orders(&s).len(), 1, "still one");

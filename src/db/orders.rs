@@ -346,6 +346,29 @@ impl Db {
             .await?)
     }
 
+    /// A lost order and its evidence as of one moment (one read transaction:
+    /// a join committing between two reads cannot pair old with new).
+    pub async fn lost_order_with_evidence(&self, id: i64) -> Result<Option<(LostOrderRow, Vec<EvidenceRow>)>, DbError> {
+        let mut tx = self.pool.begin().await?;
+        let Some(row): Option<LostOrderRow> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {LOST_ORDER_COLUMNS} FROM lost_orders WHERE id = $1")))
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+        else {
+            return Ok(None);
+        };
+        let evidence = sqlx::query_as(
+            "SELECT id, piece, raw, project_id, received_at, lost_order_id FROM order_evidence
+             WHERE lost_order_id = $1 ORDER BY at, id",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some((row, evidence)))
+    }
+
     /// A lost order's evidence, in the order it happened.
     pub async fn lost_order_evidence(&self, id: i64) -> Result<Vec<EvidenceRow>, DbError> {
         Ok(sqlx::query_as(

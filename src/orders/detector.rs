@@ -353,6 +353,13 @@ impl Joiner {
             let heir = heirs.into_iter().max_by_key(|(id, n)| (*n, -id)).map(|(id, _)| id);
             emptied.push((old, heir));
         }
+        tracing::debug!(
+            evidence = row.id,
+            read = ?rows.iter().map(|r| (r.id, r.lost_order_id)).collect::<Vec<_>>(),
+            parts = ?parts.iter().map(|p| p.iter().map(|&i| rows[i].id).collect::<Vec<_>>()).collect::<Vec<_>>(),
+            writes = ?writes.iter().map(|w| (&w.evidence_ids, w.keep_id, w.lost.is_some())).collect::<Vec<_>>(),
+            "joined"
+        );
         let created = self.db.apply_join(&writes, &emptied, &[row.id], now).await?;
         if let Some(tx) = &self.opts.changed {
             // No receiver (no page open) is not an error.

@@ -74,11 +74,11 @@ pub async fn get_one(
     api: Api<Mgr>,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    let row = st.db.lost_order(id).await?.ok_or_else(|| not_found(id))?;
+    let (row, pieces) = st.db.lost_order_with_evidence(id).await?.ok_or_else(|| not_found(id))?;
     st.db.audit_customer_reads(&api.caller.who, &[id], now_micros()).await?;
     let mut evidence = Vec::new();
     // Logs (raw lines, error events) are not a manager's.
-    let pieces = if api.caller.role.allows(Role::Developer) { st.db.lost_order_evidence(id).await? } else { Vec::new() };
+    let pieces = if api.caller.role.allows(Role::Developer) { pieces } else { Vec::new() };
     for e in pieces {
         let body = match e.piece() {
             Ok(p) if e.raw.is_none() => {

@@ -17,6 +17,7 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod smtp;
 
 use std::ffi::OsString;
@@ -485,7 +486,7 @@ impl Server {
             }
             cmd.env_remove("ORDERWATCH_CONFIG")
                 .env("ORDERWATCH_API_TOKEN", &self.token)
-                .env("ORDERWATCH_LOG", "info")
+                .env("ORDERWATCH_LOG", std::env::var("ORDERWATCH_TEST_LOG").unwrap_or_else(|_| "info".into()))
                 .envs(self.opts.env.iter().map(|(k, v)| (k, v)))
                 .stdin(Stdio::null())
                 .stdout(stdout)

@@ -405,7 +405,7 @@ pub async fn detail_page(
 ) -> Result<Response, PageError> {
     user.require(Role::Manager)?;
     let lang = user.lang;
-    let Some(row) = st.db.lost_order(id).await? else {
+    let Some((row, pieces)) = st.db.lost_order_with_evidence(id).await? else {
         return Err(PageError::not_found(user, format!("{} {id}", i18n::t(lang, "no_lost_order"))));
     };
     st.db.audit_customer_reads(&user.name, &[id], now_micros()).await?;
@@ -413,7 +413,7 @@ pub async fn detail_page(
     let mut evidence = Vec::new();
     // Managers work with the customer and the cart; the raw log lines and
     // error events (logs) are the developers'.
-    let pieces = if user.can(Role::Developer) { st.db.lost_order_evidence(id).await? } else { Vec::new() };
+    let pieces = if user.can(Role::Developer) { pieces } else { Vec::new() };
     for e in pieces {
         let Ok(p) = e.piece() else { continue };
         let event = if e.raw.is_none() {
