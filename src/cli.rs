@@ -40,7 +40,7 @@ pub enum Command {
     /// Serve, and play a simulated shop against it: lost orders of every cause within seconds.
     #[command(mut_arg("data", |a| a.help("Data directory [default: a temporary directory, removed at exit]")))]
     Demo(crate::demo::DemoArgs),
-    /// Dashboard users: add one (the password is read from standard input), list them.
+    /// Dashboard users: add, list, remove, passwd, set-role (passwords are read from standard input).
     #[command(subcommand)]
     User(UserCommand),
 }
@@ -51,6 +51,27 @@ pub enum UserCommand {
     Add(UserAddArgs),
     /// List the dashboard users: name, role, language.
     List(DataArgs),
+    /// Remove a dashboard user; their sessions end at once.
+    Remove(UserNameArgs),
+    /// Give a user a new password (read from standard input); their sessions end.
+    Passwd(UserNameArgs),
+    /// Change a user's role (admin, developer, manager); their sessions end.
+    SetRole(UserRoleArgs),
+}
+
+#[derive(Args)]
+pub struct UserNameArgs {
+    pub name: String,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+#[derive(Args)]
+pub struct UserRoleArgs {
+    pub name: String,
+    pub role: String,
+    #[command(flatten)]
+    pub data: DataArgs,
 }
 
 /// Where the data directory is, as `serve` finds it.
@@ -400,24 +421,62 @@ pub async fn user_add(args: UserAddArgs) -> anyhow::Result<()> {
     let role = Role::parse(&args.role)
         .with_context(|| format!("role {:?} is none of admin, developer, manager", args.role))?;
     let lang = Lang::parse(&args.lang).with_context(|| format!("language {:?} is neither en nor ru", args.lang))?;
-    let mut password = String::new();
-    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        eprint!("Password for {} (10 characters or more, then Enter): ", args.name);
-    }
-    std::io::stdin().read_line(&mut password).context("cannot read the password from standard input")?;
-    let password = password.trim_end_matches(['\n', '\r']);
-    if password.is_empty() {
-        bail!(
-            "no password on standard input: e.g. `echo 'a long password' | orderwatch user add {} --role {}`",
-            args.name,
-            args.role
-        );
-    }
+    let password = read_password(&args.name, &format!("orderwatch user add {} --role {}", args.name, args.role))?;
     let db = open_data(&args.data).await?;
-    let r = add_user(&db, &args.name, password, role, lang).await;
+    let r = add_user(&db, &args.name, &password, role, lang).await;
     db.close().await;
     r?;
     println!("added {} ({}, {})", args.name.trim(), role.as_str(), lang.as_str());
+    Ok(())
+}
+
+/// A password from standard input (one line).
+fn read_password(name: &str, example: &str) -> anyhow::Result<String> {
+    let mut password = String::new();
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprint!("Password for {name} (10 characters or more, then Enter): ");
+    }
+    std::io::stdin().read_line(&mut password).context("cannot read the password from standard input")?;
+    let password = password.trim_end_matches(['\n', '\r']).to_owned();
+    if password.is_empty() {
+        bail!("no password on standard input: e.g. `echo 'a long password' | {example}`");
+    }
+    Ok(password)
+}
+
+/// `orderwatch user remove NAME`, `user passwd NAME`, `user set-role NAME ROLE`.
+pub async fn user_change(cmd: UserCommand) -> anyhow::Result<()> {
+    use crate::web::session::{Role, check_new_password, hash_password};
+    let (name, data, hash, role) = match cmd {
+        UserCommand::Remove(a) => {
+            let db = open_data(&a.data).await?;
+            let r = db.remove_user(a.name.trim()).await;
+            db.close().await;
+            if !r? {
+                bail!("there is no user {:?} (`orderwatch user list` lists them)", a.name);
+            }
+            println!("removed {}; their sessions have ended", a.name.trim());
+            return Ok(());
+        }
+        UserCommand::Passwd(a) => {
+            let pw = read_password(&a.name, &format!("orderwatch user passwd {}", a.name))?;
+            check_new_password(&pw).map_err(anyhow::Error::msg)?;
+            (a.name, a.data, Some(hash_password(&pw)?), None)
+        }
+        UserCommand::SetRole(a) => {
+            let role = Role::parse(&a.role)
+                .with_context(|| format!("role {:?} is none of admin, developer, manager", a.role))?;
+            (a.name, a.data, None, Some(role.as_str()))
+        }
+        _ => bail!("not a change of a user"),
+    };
+    let db = open_data(&data).await?;
+    let r = db.change_user(name.trim(), hash.as_deref(), role).await;
+    db.close().await;
+    if !r? {
+        bail!("there is no user {name:?} (`orderwatch user list` lists them)");
+    }
+    println!("changed {}; their sessions have ended", name.trim());
     Ok(())
 }
 

@@ -24,6 +24,7 @@ fn main() -> std::process::ExitCode {
             Command::Demo(args) => orderwatch::demo::run(args).await,
             Command::User(cli::UserCommand::Add(args)) => cli::user_add(args).await,
             Command::User(cli::UserCommand::List(args)) => cli::user_list(args).await,
+            Command::User(cmd) => cli::user_change(cmd).await,
         }
     });
     match result {

@@ -95,3 +95,45 @@ fn serve_on_a_busy_port_names_the_flag_to_change() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--syslog-tcp") && err.contains(&addr), "{err}");
 }
+
+/// Users are added, listed, given another role and password, and removed on
+/// the data directory; a password comes from standard input, never the
+/// command line.
+#[test]
+fn users_are_managed_on_the_data_directory() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let with_stdin = |args: &[&str], input: &str| {
+        let mut child = orderwatch()
+            .args(args)
+            .args(["--data", data])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = with_stdin(&["user", "add", "mia", "--role", "manager"], "a long enough password\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = with_stdin(&["user", "set-role", "mia", "developer"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let list = orderwatch().args(["user", "list", "--data", data]).output().unwrap();
+    let list = String::from_utf8_lossy(&list.stdout).into_owned();
+    assert!(list.contains("mia") && list.contains("developer"), "{list}");
+    let short = with_stdin(&["user", "passwd", "mia"], "short\n");
+    assert!(!short.status.success(), "a short password is refused");
+    let out = with_stdin(&["user", "passwd", "mia"], "another long password\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = with_stdin(&["user", "set-role", "mia", "boss"], "");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("none of admin, developer, manager"));
+    let out = with_stdin(&["user", "remove", "mia"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = with_stdin(&["user", "remove", "mia"], "");
+    assert!(!out.status.success(), "there is no mia any more");
+    let list = orderwatch().args(["user", "list", "--data", data]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&list.stdout).contains("mia"));
+}

@@ -83,6 +83,38 @@ impl Db {
             .await?)
     }
 
+    /// Removes a user and ends their sessions; false when there is no such user.
+    pub async fn remove_user(&self, name: &str) -> Result<bool, DbError> {
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE name = $1)")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query("DELETE FROM users WHERE name = $1").bind(name).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Changes a user's password hash or role (`None`: unchanged) and ends
+    /// their sessions; false when there is no such user.
+    pub async fn change_user(&self, name: &str, password_hash: Option<&str>, role: Option<&str>) -> Result<bool, DbError> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE users SET password_hash = COALESCE($1, password_hash), role = COALESCE($2, role) WHERE name = $3",
+        )
+        .bind(password_hash)
+        .bind(role)
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE name = $1)")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     pub async fn set_user_lang(&self, user_id: i64, lang: &str) -> Result<(), DbError> {
         sqlx::query("UPDATE users SET lang = $1 WHERE id = $2").bind(lang).bind(user_id).execute(&self.pool).await?;
         Ok(())
