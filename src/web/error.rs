@@ -91,3 +91,17 @@ impl IntoResponse for ApiError {
         r
     }
 }
+
+/// `?limit=` of the list endpoints: 100 by default, 1 to 1000.
+#[derive(serde::Deserialize)]
+pub struct Limit {
+    limit: Option<i64>,
+}
+
+pub fn limit(l: &Limit) -> Result<i64, ApiError> {
+    match l.limit {
+        None => Ok(100),
+        Some(n) if (1..=1000).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::BadRequest(format!("limit must be from 1 to 1000, not {n}"))),
+    }
+}

@@ -22,18 +22,7 @@ use crate::web::AppState;
 use crate::web::auth::{Api, Dev};
 use crate::web::error::ApiError;
 
-#[derive(Deserialize)]
-pub struct Limit {
-    limit: Option<i64>,
-}
-
-fn limit(l: &Limit) -> Result<i64, ApiError> {
-    match l.limit {
-        None => Ok(100),
-        Some(n) if (1..=1000).contains(&n) => Ok(n),
-        Some(n) => Err(ApiError::BadRequest(format!("limit must be from 1 to 1000, not {n}"))),
-    }
-}
+use crate::web::error::{Limit, limit};
 
 fn time(st: &AppState, t: i64) -> String {
     zoned(t, &st.display_zone).strftime("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string()

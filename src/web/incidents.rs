@@ -73,18 +73,7 @@ pub struct Call {
     note: String,
 }
 
-#[derive(Deserialize)]
-pub struct Limit {
-    limit: Option<i64>,
-}
-
-fn limit(l: &Limit) -> Result<i64, ApiError> {
-    match l.limit {
-        None => Ok(100),
-        Some(n) if (1..=1000).contains(&n) => Ok(n),
-        Some(n) => Err(ApiError::BadRequest(format!("limit must be from 1 to 1000, not {n}"))),
-    }
-}
+use crate::web::error::{Limit, limit};
 
 fn not_found(id: i64) -> ApiError {
     ApiError::NotFound(format!("there is no incident {id}"))
