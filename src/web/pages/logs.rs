@@ -307,11 +307,12 @@ pub struct LiveParams {
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 
-/// Counts an open live tail; the count goes down when the tail's task ends.
-struct LiveSlot;
+/// Counts an open live stream (a log tail or the live lost-order list); the
+/// count goes down when the stream ends. At most `MAX_LIVE` at once.
+pub(crate) struct LiveSlot;
 
 impl LiveSlot {
-    fn take() -> Option<LiveSlot> {
+    pub(crate) fn take() -> Option<LiveSlot> {
         LIVE.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < MAX_LIVE).then_some(n + 1))
             .ok()
             .map(|_| LiveSlot)

@@ -235,10 +235,13 @@ pub async fn events(
     // The session is checked again before each row: after a logout or its
     // expiry, the open stream sends no customer data.
     let session = crate::web::session::cookie_token(&headers).map(crate::web::session::sha256_hex);
+    let Some(slot) = super::logs::LiveSlot::take() else {
+        return Ok(StatusCode::SERVICE_UNAVAILABLE.into_response());
+    };
     let rx = st.lost_order_events.subscribe();
     let ctx = Layout::new(&user, "/lost-orders", String::new());
-    let state = (st.clone(), rx, ctx, f, user, session);
-    let stream = futures_util::stream::unfold(state, |(st, mut rx, ctx, f, user, session)| async move {
+    let state = (st.clone(), rx, ctx, f, user, session, slot);
+    let stream = futures_util::stream::unfold(state, |(st, mut rx, ctx, f, user, session, slot)| async move {
         loop {
             let id = tokio::select! {
                 _ = st.shutdown.cancelled() => return None,
@@ -279,7 +282,7 @@ pub async fn events(
                 Err(_) => continue,
             };
             let ev = Event::default().event("lost-order").id(id.to_string()).data(html);
-            return Some((Ok::<_, Infallible>(ev), (st, rx, ctx, f, user, session)));
+            return Some((Ok::<_, Infallible>(ev), (st, rx, ctx, f, user, session, slot)));
         }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
