@@ -18,6 +18,9 @@ async fn a_page_without_a_session_redirects_to_login_with_the_path_only() {
     let r = send(&h, get("/search?q=phone%3A%2B79991234567", None)).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert_eq!(r.location(), "/login?next=%2Fsearch");
+    // A form posted after the session ended cannot be replayed as a GET: the default page.
+    let r = send(&h, post_form("/lost-orders/1/status", None, &[("status", "test")])).await;
+    assert_eq!(r.location(), "/login?next=%2Flost-orders");
     let r = send(&h, get("/login?next=%2Fsearch", None)).await;
     assert!(r.body.contains("name=\"password\""));
 }

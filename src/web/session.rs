@@ -2,16 +2,17 @@
 //! PHC strings), sessions, CSRF and login rate limiting.
 //!
 //! A session is a random 256-bit token in the `ow_session` cookie
-//! (`HttpOnly; SameSite=Strict; Path=/`, and `Secure` when `http.public_url`
+//! (`HttpOnly; SameSite=Lax; Path=/`, and `Secure` when `http.public_url`
 //! is https); the database keeps only its sha256, with the user, a CSRF token,
 //! and its times. It ends after `IDLE` without a request or `MAX_AGE` after
 //! login, whichever comes first, or at logout.
 //!
 //! CSRF: every form carries the session's token in a hidden `csrf` field, and
 //! scripts send it as `X-CSRF-Token`; every POST of a page and every non-GET
-//! API call made with the session cookie is refused without it. (SameSite=Strict
-//! already keeps other sites' requests from carrying the cookie; the token is
-//! the second lock.)
+//! API call made with the session cookie is refused without it. (SameSite=Lax
+//! already keeps other sites' POSTs from carrying the cookie; the token is the
+//! second lock. Lax, not Strict, so that a link in an alert email opens the
+//! page for a logged-in user: GETs only read.)
 //!
 //! Logins: at most `LOGIN_MAX_FAILURES` failures per user name and per client
 //! address in `LOGIN_WINDOW`, counted in the database so a restart does not
@@ -143,7 +144,11 @@ impl FromRequestParts<Arc<AppState>> for CurrentUser {
     async fn from_request_parts(parts: &mut Parts, st: &Arc<AppState>) -> Result<Self, Self::Rejection> {
         match from_headers(&st.db, &parts.headers).await {
             Ok(Some(u)) => Ok(u),
-            Ok(None) => Err(PageError::Login { next: parts.uri.path().to_owned() }),
+            // Back to the page after the login; a form's POST cannot be
+            // replayed as a GET, so it goes to the default page instead.
+            Ok(None) => Err(PageError::Login {
+                next: if parts.method == axum::http::Method::GET { parts.uri.path().to_owned() } else { String::new() },
+            }),
             Err(e) => Err(PageError::Internal(Lang::En, e.into())),
         }
     }
@@ -316,7 +321,7 @@ pub async fn logout(db: &Db, headers: &HeaderMap) -> Result<(), DbError> {
 /// The `Set-Cookie` value for a new session.
 pub fn session_cookie(token: &str, secure: bool) -> String {
     format!(
-        "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
+        "{COOKIE}={token}; HttpOnly; SameSite=Lax; Path=/; Max-Age={}{}",
         MAX_AGE_US / 1_000_000,
         if secure { "; Secure" } else { "" }
     )
@@ -324,7 +329,7 @@ pub fn session_cookie(token: &str, secure: bool) -> String {
 
 /// The `Set-Cookie` value that ends the session in the browser.
 pub fn clear_cookie(secure: bool) -> String {
-    format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}", if secure { "; Secure" } else { "" })
+    format!("{COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0{}", if secure { "; Secure" } else { "" })
 }
 
 /// Where to go after the login: a local path only (never another site, never a query).
@@ -392,7 +397,7 @@ mod tests {
     #[test]
     fn the_session_cookie_is_locked_down() {
         let c = session_cookie("abc", true);
-        for part in ["HttpOnly", "SameSite=Strict", "Path=/", "Secure"] {
+        for part in ["HttpOnly", "SameSite=Lax", "Path=/", "Secure"] {
             assert!(c.contains(part), "{c}");
         }
         assert!(!session_cookie("abc", false).contains("Secure"));

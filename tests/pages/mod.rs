@@ -163,7 +163,7 @@ pub async fn login(h: &Harness, name: &str) -> (String, String) {
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     assert_eq!(r.location(), "/search");
     let set = r.cookies().into_iter().find(|c| c.starts_with("ow_session=")).expect("a session cookie");
-    for part in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+    for part in ["HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(set.contains(part), "{set}");
     }
     let cookie = set.split(';').next().unwrap().to_owned();
