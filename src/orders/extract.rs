@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::FieldPaths;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Customer {
     pub name: Option<String>,
     pub phone: Option<String>,
@@ -16,6 +17,7 @@ pub struct Customer {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CartItem {
     pub name: Option<String>,
     pub quantity: Option<f64>,
@@ -23,6 +25,7 @@ pub struct CartItem {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Cart {
     pub items: Vec<CartItem>,
     pub total: Option<f64>,
@@ -30,6 +33,7 @@ pub struct Cart {
 
 /// What one piece of captured JSON says about the customer and the cart.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Extracted {
     pub customer: Customer,
     pub address: Option<String>,

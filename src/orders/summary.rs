@@ -11,6 +11,7 @@ use super::{Cause, OrdersSettings, phone_digits};
 
 /// Stored with each lost order (`lost_orders.summary`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Summary {
     pub customer: Customer,
     pub address: Option<String>,
@@ -189,6 +190,14 @@ mod tests {
         let mut out = Vec::new();
         refused_fields(&json!({"items": [{"qty": ["must be > 0"]}, {}]}), "", &mut out);
         assert_eq!(out, ["items[0].qty: must be > 0"]);
+    }
+
+    #[test]
+    fn a_summary_stored_before_a_field_was_added_still_reads() {
+        let old = r#"{"customer": {"name": "Ирина"}, "cart": {"items": [{"name": "Цемент"}]}}"#;
+        let s: Summary = serde_json::from_str(old).unwrap();
+        assert_eq!(s.customer.name.as_deref(), Some("Ирина"));
+        assert_eq!(s.cart.unwrap().items[0].name.as_deref(), Some("Цемент"));
     }
 
     #[test]
