@@ -100,10 +100,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     demo_settings(&mut settings);
     let seed = args.seed.unwrap_or_else(rand::random);
+    // Before anything listens (see `serve::run`).
+    let signals = crate::serve::stop_signals()?;
     let server = Server::start(settings.clone()).await?;
     let result = tokio::select! {
         r = play(&server, &settings, seed, temp.is_some()) => r,
-        _ = stop(args.duration) => Ok(()),
+        _ = stop(args.duration, signals) => Ok(()),
     };
     tracing::info!("stopping the demo: flushing the log store");
     server.shutdown().await;
@@ -112,10 +114,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 }
 
 /// Ctrl-C, SIGTERM, or the end of `--for`.
-async fn stop(duration: Option<Duration>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");
+async fn stop(duration: Option<Duration>, signals: impl std::future::Future<Output = ()>) {
     let deadline = async {
         match duration {
             Some(d) => tokio::time::sleep(d).await,
@@ -123,8 +122,7 @@ async fn stop(duration: Option<Duration>) {
         }
     };
     tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
+        _ = signals => {},
         _ = deadline => {},
     }
 }

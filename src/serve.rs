@@ -347,6 +347,9 @@ fn effective(
 
 /// Runs until SIGTERM or SIGINT, then shuts down cleanly.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    // Installed before anything listens: a SIGTERM sent as soon as /healthz
+    // answers must stop the server cleanly, not kill it.
+    let stop = stop_signals()?;
     let server = Server::start(settings).await?;
     println!("{}", server.banner());
     if let Some(pw) = &server.first_admin_password {
@@ -356,19 +359,22 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             server.http
         );
     }
-    wait_for_signal().await;
+    stop.await;
     tracing::info!("shutting down: flushing the log store");
     server.shutdown().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// SIGTERM or SIGINT, from the moment this is called.
+pub fn stop_signals() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
-    }
+    let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+    })
 }
