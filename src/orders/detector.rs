@@ -339,15 +339,13 @@ impl Joiner {
         let before: BTreeSet<i64> = rows.iter().filter_map(|r| r.lost_order_id).collect();
         for old in before.into_iter().filter(|id| !taken.contains(id)) {
             let mut heirs: std::collections::BTreeMap<i64, usize> = Default::default();
-            for (k, part) in parts.iter().enumerate() {
+            for part in &parts {
                 let n = part.iter().filter(|&&i| rows[i].lost_order_id == Some(old)).count();
                 if n > 0
                     && let Some(w) = writes.iter().find(|w| w.evidence_ids.contains(&rows[part[0]].id))
+                    && let Some(heir) = w.keep_id
                 {
-                    let _ = k;
-                    if let Some(heir) = w.keep_id {
-                        *heirs.entry(heir).or_default() += n;
-                    }
+                    *heirs.entry(heir).or_default() += n;
                 }
             }
             let heir = heirs.into_iter().max_by_key(|(id, n)| (*n, -id)).map(|(id, _)| id);

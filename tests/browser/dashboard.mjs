@@ -17,86 +17,56 @@
 //   {"cmd": "console"}                  the tab's console messages and page errors so far
 //   {"cmd": "screenshot", "path"}       the full page
 //   {"cmd": "close"}
-import readline from 'node:readline';
-import { chromium } from 'playwright-core';
-
-const chromiumPath = process.env.ORDERWATCH_TEST_CHROMIUM || '/usr/bin/chromium';
-const out = (v) => process.stdout.write(JSON.stringify(v) + '\n');
+import { launch, serve } from './protocol.mjs';
 
 async function main() {
-  const browser = await chromium.launch({ executablePath: chromiumPath });
+  const browser = await launch();
   const tabs = new Map();
   const consoleLines = [];
   let tab = null;
-  out({ ready: true });
-  const rl = readline.createInterface({ input: process.stdin });
-  for await (const line of rl) {
-    if (!line.trim()) continue;
-    let c;
-    try {
-      c = JSON.parse(line);
-      let v = null;
-      switch (c.cmd) {
-        case 'as':
-          if (!tabs.has(c.who)) {
-            const viewport = c.width ? { width: c.width, height: 844 } : { width: 1280, height: 900 };
-            const context = await browser.newContext({ viewport, locale: 'en-US' });
-            const t = await context.newPage();
-            t.setDefaultTimeout(20000);
-            t.on('console', (m) => consoleLines.push(`${c.who} ${m.type()}: ${m.text()}`));
-            t.on('pageerror', (e) => consoleLines.push(`${c.who} pageerror: ${e}`));
-            tabs.set(c.who, t);
-          }
-          tab = tabs.get(c.who);
-          break;
-        case 'goto': {
-          const r = await tab.goto(c.url, { waitUntil: 'load' });
-          v = r ? r.status() : null;
-          break;
+  await serve(browser, () => tab, consoleLines, async (c) => {
+    let v = null;
+    switch (c.cmd) {
+      case 'as':
+        if (!tabs.has(c.who)) {
+          const viewport = c.width ? { width: c.width, height: 844 } : { width: 1280, height: 900 };
+          const context = await browser.newContext({ viewport, locale: 'en-US' });
+          const t = await context.newPage();
+          t.setDefaultTimeout(20000);
+          t.on('console', (m) => consoleLines.push(`${c.who} ${m.type()}: ${m.text()}`));
+          t.on('pageerror', (e) => consoleLines.push(`${c.who} pageerror: ${e}`));
+          tabs.set(c.who, t);
         }
-        case 'fill':
-          await tab.fill(c.selector, c.value);
-          break;
-        case 'select':
-          await tab.selectOption(c.selector, c.value);
-          break;
-        case 'submit':
-          await Promise.all([tab.waitForNavigation({ waitUntil: 'load' }), tab.click(c.selector)]);
-          v = tab.url();
-          break;
-        case 'text': {
-          const el = await tab.$(c.selector);
-          v = el ? (await el.textContent()) : '';
-          break;
-        }
-        case 'wait_for':
-          await tab.waitForSelector(c.selector, { timeout: c.timeout || 20000 });
-          break;
-        case 'eval':
-          v = await tab.evaluate(`(async () => { ${c.js}\n })()`);
-          break;
-        case 'url':
-          v = tab.url();
-          break;
-        case 'console':
-          v = consoleLines;
-          break;
-        case 'screenshot':
-          await tab.screenshot({ path: c.path, fullPage: true });
-          break;
-        case 'close':
-          out({ ok: null });
-          await browser.close();
-          process.exit(0);
-        default:
-          throw new Error('unknown command ' + c.cmd);
+        tab = tabs.get(c.who);
+        break;
+      case 'goto': {
+        const r = await tab.goto(c.url, { waitUntil: 'load' });
+        v = r ? r.status() : null;
+        break;
       }
-      out({ ok: v === undefined ? null : v });
-    } catch (e) {
-      out({ error: String((e && e.stack) || e) });
+      case 'fill':
+        await tab.fill(c.selector, c.value);
+        break;
+      case 'select':
+        await tab.selectOption(c.selector, c.value);
+        break;
+      case 'submit':
+        await Promise.all([tab.waitForNavigation({ waitUntil: 'load' }), tab.click(c.selector)]);
+        v = tab.url();
+        break;
+      case 'text': {
+        const el = await tab.$(c.selector);
+        v = el ? (await el.textContent()) : '';
+        break;
+      }
+      case 'wait_for':
+        await tab.waitForSelector(c.selector, { timeout: c.timeout || 20000 });
+        break;
+      default:
+        return undefined;
     }
-  }
-  await browser.close();
+    return v;
+  });
 }
 
 main().catch((e) => {

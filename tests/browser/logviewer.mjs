@@ -17,14 +17,10 @@
 //   {"cmd": "console"}                      the page's console messages so far
 //   {"cmd": "screenshot", "path"}           the whole page
 //   {"cmd": "close"}
-import readline from 'node:readline';
-import { chromium } from 'playwright-core';
-
-const chromiumPath = process.env.ORDERWATCH_TEST_CHROMIUM || '/usr/bin/chromium';
-const out = (v) => process.stdout.write(JSON.stringify(v) + '\n');
+import { launch, serve } from './protocol.mjs';
 
 async function main() {
-  const browser = await chromium.launch({ executablePath: chromiumPath });
+  const browser = await launch();
   // A phone-sized window: the pages must be usable there.
   const context = await browser.newContext({ viewport: { width: 414, height: 896 }, deviceScaleFactor: 1 });
   const tab = await context.newPage();
@@ -32,67 +28,41 @@ async function main() {
   tab.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
   tab.on('pageerror', (e) => consoleLines.push(`pageerror: ${e}`));
   tab.setDefaultTimeout(20000);
-  out({ ready: true });
-
-  const rl = readline.createInterface({ input: process.stdin });
-  for await (const line of rl) {
-    if (!line.trim()) continue;
-    try {
-      const c = JSON.parse(line);
-      let v = null;
-      switch (c.cmd) {
-        case 'goto': {
-          const res = await tab.goto(c.url, { waitUntil: 'load' });
-          v = res ? res.status() : null;
-          break;
-        }
-        case 'fill':
-          await tab.fill(c.selector, c.value);
-          break;
-        case 'click': {
-          const before = tab.url();
-          await tab.click(c.selector);
-          await tab.waitForLoadState('load');
-          v = before !== tab.url();
-          break;
-        }
-        case 'check':
-          await tab.check(c.selector);
-          break;
-        case 'wait_text':
-          await tab.locator(c.selector).filter({ hasText: c.text }).first().waitFor();
-          break;
-        case 'visible':
-          await tab.locator(c.selector).first().waitFor({ state: 'visible' });
-          break;
-        case 'text':
-          v = await tab.locator(c.selector).first().innerText();
-          break;
-        case 'eval':
-          v = await tab.evaluate(`(async () => { ${c.js}\n })()`);
-          break;
-        case 'url':
-          v = tab.url();
-          break;
-        case 'console':
-          v = consoleLines;
-          break;
-        case 'screenshot':
-          await tab.screenshot({ path: c.path, fullPage: true });
-          break;
-        case 'close':
-          out({ ok: null });
-          await browser.close();
-          process.exit(0);
-        default:
-          throw new Error('unknown command ' + c.cmd);
+  await serve(browser, () => tab, consoleLines, async (c) => {
+    let v = null;
+    switch (c.cmd) {
+      case 'goto': {
+        const res = await tab.goto(c.url, { waitUntil: 'load' });
+        v = res ? res.status() : null;
+        break;
       }
-      out({ ok: v === undefined ? null : v });
-    } catch (e) {
-      out({ error: String((e && e.stack) || e) });
+      case 'fill':
+        await tab.fill(c.selector, c.value);
+        break;
+      case 'click': {
+        const before = tab.url();
+        await tab.click(c.selector);
+        await tab.waitForLoadState('load');
+        v = before !== tab.url();
+        break;
+      }
+      case 'check':
+        await tab.check(c.selector);
+        break;
+      case 'wait_text':
+        await tab.locator(c.selector).filter({ hasText: c.text }).first().waitFor();
+        break;
+      case 'visible':
+        await tab.locator(c.selector).first().waitFor({ state: 'visible' });
+        break;
+      case 'text':
+        v = await tab.locator(c.selector).first().innerText();
+        break;
+      default:
+        return undefined;
     }
-  }
-  await browser.close();
+    return v;
+  });
 }
 
 main().catch((e) => {

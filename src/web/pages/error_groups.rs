@@ -270,13 +270,7 @@ pub async fn detail(
     Ok(render_status(StatusCode::OK, &page))
 }
 
-#[derive(Deserialize)]
-pub struct StatusForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    status: String,
-}
+use super::StatusForm;
 
 /// `POST /error-groups/{id}/status` with `status` unresolved, resolved or ignored.
 pub async fn set_status(

@@ -509,13 +509,7 @@ pub fn parse_id(user: &CurrentUser, s: &str) -> Result<i64, PageError> {
     s.parse().map_err(|_| PageError::not_found(user, i18n::t(user.lang, "no_such_page").into()))
 }
 
-#[derive(Deserialize)]
-pub struct StatusForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    status: String,
-}
+use super::StatusForm;
 
 /// `POST /lost-orders/{id}/status` (developers): "it was me" is `status=test`.
 pub async fn set_status(

@@ -52,6 +52,15 @@ pub const NAV: &[Nav] = &[
     Nav { path: "/users", key: "users", need: Role::Admin },
 ];
 
+/// A form that changes a status (a lost order's, an error group's).
+#[derive(serde::Deserialize)]
+pub struct StatusForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub status: String,
+}
+
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/", get(home))
