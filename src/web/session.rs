@@ -284,7 +284,12 @@ pub async fn login(db: &Db, name: &str, password: &str, client_ip: &str) -> Resu
     let user = db.user_by_name(name).await?;
     // argon2 takes tens of milliseconds of CPU and memory: off the async
     // workers, and a few at a time, so a flood of logins cannot stall ingest.
-    let Ok(permit) = ARGON2_SLOTS.clone().try_acquire_owned() else { return Err(LoginError::TooMany) };
+    // Logins at once wait their turn (a few seconds at most); only a flood is refused.
+    let Ok(Ok(permit)) =
+        tokio::time::timeout(std::time::Duration::from_secs(5), ARGON2_SLOTS.clone().acquire_owned()).await
+    else {
+        return Err(LoginError::TooMany);
+    };
     // Hash even for an unknown name, so timing does not tell which names exist.
     let phc = user.as_ref().map_or_else(|| DUMMY_HASH.clone(), |u| u.password_hash.clone());
     let pw = password.to_owned();
